@@ -1,0 +1,5 @@
+import sys
+
+from selflengthen.cli import main
+
+sys.exit(main())

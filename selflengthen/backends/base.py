@@ -1,0 +1,72 @@
+"""The one interface every model backend implements.
+
+A backend turns chat prompts into completions. A prompt may carry a *prefill*: text the assistant's
+answer must start with (stage 2 of expansion continues from the stage-1 expansion). Backends apply the
+tokenizer's chat template with ``add_generation_prompt=True`` and append the prefill, so the model
+continues it; the returned text is the continuation only, without the prefill.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Prompt:
+    """One request: chat messages, optional assistant prefill, and an optional per-request seed."""
+
+    messages: tuple[dict, ...]
+    prefill: str = ""
+    seed: int | None = None
+
+    @classmethod
+    def user(cls, content: str, prefill: str = "", seed: int | None = None) -> "Prompt":
+        return cls(messages=({"role": "user", "content": content},), prefill=prefill, seed=seed)
+
+
+@dataclass(frozen=True)
+class GenerationParams:
+    """Sampling settings of one generate() call."""
+
+    max_new_tokens: int = 512
+    temperature: float = 0.7
+    top_p: float = 0.8
+    top_k: int = 20
+    repetition_penalty: float = 1.1
+    seed: int | None = None
+
+    @property
+    def greedy(self) -> bool:
+        return self.temperature <= 0
+
+
+@dataclass(frozen=True)
+class Completion:
+    """The continuation a backend produced. finish_reason: 'stop' (ended by itself) or 'length' (cut off)."""
+
+    text: str
+    finish_reason: str = "stop"
+    n_tokens: int = 0
+    error: str | None = field(default=None)
+
+    @property
+    def truncated(self) -> bool:
+        return self.finish_reason == "length"
+
+
+class Backend(ABC):
+    """Generate completions for a batch of prompts; output i answers prompt i."""
+
+    name: str = "base"
+
+    @abstractmethod
+    def generate(self, prompts: list[Prompt], params: GenerationParams) -> list[Completion]:
+        """Answer every prompt. Must return exactly len(prompts) completions, in order."""
+
+    def close(self) -> None:
+        """Release the model (GPU memory, HTTP clients). Safe to call twice."""
+
+    def describe(self) -> dict:
+        """What produced the outputs (backend, model, adapter), stored with each iteration."""
+        return {"backend": self.name}

@@ -1,0 +1,237 @@
+"""Configuration: one dataclass per concern, JSON round-trip, validated with messages that name the field.
+
+Every field carries `help` and, where it has one, its allowed range (`min`, `max`, `choices`) in its
+metadata; `validate_fields` checks them all, so a bad value is refused wherever the config comes from
+(a preset, a JSON file, the dashboard's editor).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import types
+import typing
+from dataclasses import dataclass, field
+
+from selflengthen.errors import ConfigError
+
+
+def _f(default, help, **limits):
+    """A dataclass field with help text and optional limits (min, max, choices)."""
+    if isinstance(default, (list, dict)):
+        return field(default_factory=lambda: type(default)(default), metadata={"help": help, **limits})
+    return field(default=default, metadata={"help": help, **limits})
+
+
+def validate_fields(obj) -> None:
+    """Check every field of a config dataclass against its type and limits."""
+    hints = typing.get_type_hints(type(obj))
+    for f in dataclasses.fields(obj):
+        value = getattr(obj, f.name)
+        _check_type(f.name, value, hints[f.name])
+        if value is None:
+            continue
+        meta = f.metadata
+        if "min" in meta and value < meta["min"]:
+            raise ConfigError(f"{f.name} must be >= {meta['min']} (got {value!r})")
+        if "max" in meta and value > meta["max"]:
+            raise ConfigError(f"{f.name} must be <= {meta['max']} (got {value!r})")
+        if "choices" in meta and value not in meta["choices"]:
+            raise ConfigError(f"{f.name} must be one of {', '.join(meta['choices'])} (got {value!r})")
+
+
+def _check_type(name: str, value, hint) -> None:
+    if dataclasses.is_dataclass(hint):
+        if not isinstance(value, hint):
+            raise ConfigError(f"{name} must be an object")
+        return
+    allowed = typing.get_args(hint) if isinstance(hint, types.UnionType) else (hint,)
+    for t in allowed:
+        if t is type(None) and value is None:
+            return
+        if t is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+            return
+        if t is int and isinstance(value, int) and not isinstance(value, bool):
+            return
+        if t in (str, bool) and isinstance(value, t):
+            return
+        if typing.get_origin(t) is list and isinstance(value, list):
+            return
+    names = " or ".join("null" if t is type(None) else getattr(t, "__name__", str(t)) for t in allowed)
+    raise ConfigError(f"{name} must be {names} (got {value!r})")
+
+
+@dataclass
+class SamplingConfig:
+    temperature: float = _f(0.7, "Sampling temperature; 0 means greedy decoding.", min=0.0, max=5.0)
+    top_p: float = _f(0.8, "Nucleus sampling mass.", min=0.0, max=1.0)
+    top_k: int = _f(20, "Sample among the k most likely tokens (0 = no limit).", min=0)
+    repetition_penalty: float = _f(1.1, "Penalty on tokens already generated (1 = none).", min=0.5, max=3.0)
+
+    def __post_init__(self):
+        validate_fields(self)
+
+
+@dataclass
+class AugmentConfig:
+    n_instructions: int = _f(
+        5000, "Instructions answered per iteration; seeds count toward iteration 0, augmentation tops up.", min=1
+    )
+    few_shot: int = _f(2, "Pool instructions shown as examples for each new one.", min=1, max=8)
+    min_words: int = _f(4, "Shortest instruction kept, in words.", min=1)
+    max_words: int = _f(499, "Longest instruction kept, in words.", min=1)
+    rouge_threshold: float = _f(0.7, "Drop a new instruction whose ROUGE-L F1 with any pool instruction is above this.",
+                                min=0.0, max=1.0)
+    judge: bool = _f(True, "Ask the model whether each new instruction is valid (yes/no).")
+    max_attempts_per_instruction: int = _f(
+        20, "Give up after this many candidates per missing instruction (a model that never writes valid ones).", min=1
+    )
+    max_new_tokens: int = _f(512, "Token limit for one new instruction.", min=1)
+
+    def __post_init__(self):
+        validate_fields(self)
+        if self.min_words > self.max_words:
+            raise ConfigError(f"min_words ({self.min_words}) must not exceed max_words ({self.max_words})")
+
+
+@dataclass
+class GenerateConfig:
+    responses_per_instruction: int = _f(2, "Initial responses per instruction (samples).", min=1, max=64)
+    max_retries: int = _f(20, "Regenerations of a response that fails a gate before the sample is given up.", min=0)
+    ngram_words: int = _f(10, "A repeated word n-gram of this size rejects a non-Chinese text.", min=2)
+    ngram_chars: int = _f(13, "A repeated character n-gram of this size rejects a Chinese text.", min=2)
+    max_new_tokens: int = _f(8192, "Token limit of an initial response.", min=1)
+
+    def __post_init__(self):
+        validate_fields(self)
+
+
+@dataclass
+class ExpandConfig:
+    rounds: int = _f(3, "Expansion rounds per sample (each: stage 1 on the first half, stage 2 on the whole).",
+                     min=1, max=10)
+    growth: float = _f(1.2, "A sample passes when final words >= growth x initial words.", min=1.0)
+    max_retries: int = _f(20, "Retries of a round whose output fails a gate or is not longer.", min=0)
+    max_new_tokens: int = _f(8192, "Token limit of each stage's answer.", min=1)
+
+    def __post_init__(self):
+        validate_fields(self)
+
+
+@dataclass
+class FilterConfig:
+    drop_short: bool = _f(True, "Randomly drop short expansions: keep with probability 1 - 2r^3, r = 1 - rank/N.")
+
+    def __post_init__(self):
+        validate_fields(self)
+
+
+BACKEND_NAMES = ("transformers", "vllm", "openai", "fake")
+
+
+@dataclass
+class BackendConfig:
+    name: str = _f("transformers", "Model backend.", choices=BACKEND_NAMES)
+    batch_size: int = _f(8, "Prompts per generate() call (the transformers backend batches them).", min=1)
+    device: str = _f("auto", "transformers: 'auto', 'cpu', 'cuda', 'cuda:1', ...")
+    dtype: str = _f("auto", "transformers: weights dtype.", choices=("auto", "float32", "bfloat16", "float16"))
+    base_url: str | None = _f(None, "openai: server URL, e.g. http://127.0.0.1:8000/v1")
+    api_key_env: str = _f("OPENAI_API_KEY", "openai: environment variable that holds the API key (if any).")
+    served_model: str | None = _f(None, "openai: model name on the server (default: the run's model).")
+    tokenizer: str | None = _f(None, "openai: tokenizer (hub id or path) for client-side chat templates.")
+    concurrency: int = _f(8, "openai: requests in flight at once.", min=1)
+    timeout: float = _f(600.0, "openai: seconds per request.", min=1.0)
+    max_retries: int = _f(5, "openai: retries of a failed request, with exponential backoff.", min=0)
+    tensor_parallel_size: int = _f(1, "vllm: GPUs per model.", min=1)
+    gpu_memory_utilization: float = _f(0.9, "vllm: share of GPU memory to use.", min=0.05, max=1.0)
+    max_model_len: int | None = _f(None, "vllm: context length (default: the model's).")
+
+    def __post_init__(self):
+        validate_fields(self)
+
+
+@dataclass
+class RunConfig:
+    preset: str = _f("paper", "Preset this config started from.")
+    seed: int = _f(0, "Seed of every random choice (few-shot picks, sampling, drop-short).")
+    sampling: SamplingConfig = field(default_factory=SamplingConfig)
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+    generate: GenerateConfig = field(default_factory=GenerateConfig)
+    expand: ExpandConfig = field(default_factory=ExpandConfig)
+    filter: FilterConfig = field(default_factory=FilterConfig)
+    backend: BackendConfig = field(default_factory=BackendConfig)
+
+    def __post_init__(self):
+        validate_fields(self)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "RunConfig":
+        return build_dataclass(cls, data)
+
+    @classmethod
+    def from_json(cls, text: str) -> "RunConfig":
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as e:
+            raise ConfigError(f"config is not valid JSON: {e}") from None
+        return cls.from_dict(data)
+
+
+def build_dataclass(cls, data, path: str = ""):
+    """Build a (nested) config dataclass from plain data; errors name the dotted field path.
+
+    >>> build_dataclass(SamplingConfig, {"top_k": 5}).top_k
+    5
+    """
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path or 'config'} must be a JSON object")
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - names)
+    if unknown:
+        raise ConfigError(f"unknown config key '{path}{unknown[0]}'")
+    kwargs = {}
+    for key, value in data.items():
+        if dataclasses.is_dataclass(hints[key]):
+            value = build_dataclass(hints[key], value, f"{path}{key}.")
+        kwargs[key] = value
+    try:
+        return cls(**kwargs)
+    except ConfigError as e:
+        raise ConfigError(f"{path}{e}") from None
+
+
+def merge(base: dict, override: dict) -> dict:
+    """Deep-merge `override` into a copy of `base` (nested dicts merge, other values replace)."""
+    out = dict(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+# The demo preset: the same method sized for a 2-core CPU and the embedded demo model.
+_DEMO = {
+    "preset": "demo",
+    "sampling": {"temperature": 0.8, "top_p": 0.95, "top_k": 0, "repetition_penalty": 1.0},
+    "augment": {"n_instructions": 16, "max_attempts_per_instruction": 8, "max_new_tokens": 64},
+    "generate": {"max_retries": 3, "max_new_tokens": 192},
+    "expand": {"rounds": 1, "max_retries": 2, "max_new_tokens": 384},
+    "backend": {"batch_size": 32},
+}
+PRESETS = {"paper": {"preset": "paper"}, "demo": _DEMO}
+
+
+def preset_config(name: str, overrides: dict | None = None) -> RunConfig:
+    """The named preset, optionally with a (partial) override dict merged on top."""
+    if name not in PRESETS:
+        raise ConfigError(f"unknown preset '{name}' (choose from: {', '.join(PRESETS)})")
+    return RunConfig.from_dict(merge(PRESETS[name], overrides or {}))
