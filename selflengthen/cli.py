@@ -1,0 +1,140 @@
+"""Command line: thin commands over the library and the store. `--help` is instant (heavy imports are lazy)."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import json
+import os
+import shlex
+import sys
+from pathlib import Path
+
+from selflengthen.errors import SelfLengthenError
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m selflengthen",
+                                description="Self-Lengthen: iteratively teach a model to write longer.")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    c = sub.add_parser("demo-model", help="build the offline tiny demo model into DIR")
+    c.add_argument("dir")
+    c.add_argument("--seed", type=int, default=0)
+    c.add_argument("--steps", type=int, default=None, help="training steps (0 = random weights)")
+
+    c = sub.add_parser("init", help="create a run from seed instructions")
+    _db_name(c)
+    c.add_argument("--model", required=True, help="generator model: local directory or hub id")
+    c.add_argument("--extender-model", help="extender model (default: the generator model)")
+    c.add_argument("--seeds", required=True, help="JSONL with an 'instruction' field, or one instruction per line")
+    c.add_argument("--preset", help="demo or paper (default: the config file's, else demo)")
+    c.add_argument("--config", help="JSON file merged over the preset")
+    c.add_argument("--backend", help="transformers, vllm or openai (default: the config's)")
+
+    c = sub.add_parser("iterate", help="run the current iteration up to human review")
+    _db_name(c)
+    c.add_argument("--steps", help="comma-separated subset of augment,generate,expand,filter")
+    c.add_argument("--n-instructions", type=int, help="instructions for this iteration (overrides the config)")
+    c.add_argument("--quiet", action="store_true", help="no progress bars")
+
+    c = sub.add_parser("review", help="record curator decisions on the current iteration's samples")
+    _db_name(c)
+    what = c.add_mutually_exclusive_group(required=True)
+    what.add_argument("--accept-passing", action="store_true", help="accept every undecided sample that passed")
+    what.add_argument("--accept", type=int, nargs="+", metavar="ID")
+    what.add_argument("--reject", type=int, nargs="+", metavar="ID")
+    c.add_argument("--reason", action="append", default=[], help="reject reason (repeatable)")
+    c.add_argument("--note", default="")
+    c.add_argument("--user", default=None, help="curator name (default: the login name)")
+
+    c = sub.add_parser("status", help="per-iteration counts, curation and word statistics")
+    _db_name(c)
+    c.add_argument("--json", action="store_true")
+
+    c = sub.add_parser("score", help="LonGen length-following score of a JSONL file (type, constraint, response)")
+    c.add_argument("file")
+    c.add_argument("--json", action="store_true")
+    return p
+
+
+def _db_name(c: argparse.ArgumentParser) -> None:
+    c.add_argument("--db", required=True, help="SQLite database file")
+    c.add_argument("--name", required=True, help="run name")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    command = globals()[f"cmd_{args.command.replace('-', '_')}"]
+    try:
+        return command(args) or 0
+    except SelfLengthenError as e:  # includes the store's StoreError
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+
+
+def _open_store(path: str, must_exist: bool = True):
+    from storage import Store
+
+    if must_exist and not Path(path).exists():
+        raise SelfLengthenError(f"database not found: {path}")
+    return Store(path)
+
+
+def cmd_demo_model(args) -> None:
+    from selflengthen.demo_model import build_demo_model
+
+    out = build_demo_model(Path(args.dir), seed=args.seed, steps=args.steps)
+    print(f"demo model written to {out}")
+
+
+def cmd_init(args) -> None:
+    from selflengthen.runs import prepare_run
+
+    run = prepare_run(preset=args.preset, config_file=args.config, backend=args.backend, model=args.model,
+                      extender_model=args.extender_model, seeds_file=args.seeds)
+    store = _open_store(args.db, must_exist=False)
+    created = store.create_run(args.name, run.generator_model, run.extender_model, run.config.backend.name,
+                               run.config.preset, run.config.to_dict(),
+                               [{"text": s.text, "language": s.language} for s in run.seeds])
+    print(f"run '{created['name']}' created with {len(run.seeds)} seed instructions ({run.config.preset} preset)")
+
+
+def cmd_iterate(args) -> None:
+    from selflengthen.jobs import run_iterate_job
+
+    store = _open_store(args.db)
+    command = " ".join(shlex.quote(a) for a in [sys.executable, "-m", "selflengthen", *sys.argv[1:]])
+    iteration = run_iterate_job(store, args.name, steps=args.steps, n_instructions=args.n_instructions,
+                                command=command, show_progress=not args.quiet)
+    print(f"iteration {iteration['idx']}: {iteration['status']}")
+
+
+def cmd_review(args) -> None:
+    from selflengthen.review import review
+
+    store = _open_store(args.db)
+    user = args.user or os.environ.get("SELFLENGTHEN_USER") or getpass.getuser()
+    n = review(store, args.name, accept_passing=args.accept_passing, accept=args.accept, reject=args.reject,
+               reasons=args.reason, note=args.note, user=user)
+    print(f"{n} decisions recorded")
+
+
+def cmd_status(args) -> None:
+    from selflengthen.report import format_status, run_status
+
+    store = _open_store(args.db)
+    status = run_status(store, store.require_run(args.name))
+    print(json.dumps(status, indent=2, ensure_ascii=False) if args.json else format_status(status))
+
+
+def cmd_score(args) -> None:
+    from selflengthen.score import load_scored_file, score_items
+
+    result = score_items(load_scored_file(args.file))
+    if args.json:
+        print(json.dumps(result, ensure_ascii=False))
+        return
+    for key in ("about", "range", "above", "below", "overall"):
+        value = result[key]
+        print(f"{key:>8}: {'-' if value is None else f'{value:.4f}'}")

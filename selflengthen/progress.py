@@ -1,0 +1,27 @@
+"""How a long-running stage reports progress and learns it should stop."""
+
+from __future__ import annotations
+
+
+class Cancelled(Exception):
+    """Raised between batches when the job was asked to stop; the work done so far is already stored."""
+
+
+class Reporter:
+    """Silent by default; the CLI and the dashboard subclass it to show bars and write job rows."""
+
+    def stage(self, name: str, total: int, done: int = 0) -> None:
+        """A stage starts (or resumes with `done` items already stored)."""
+
+    def advance(self, n: int = 1) -> None:
+        """`n` more items of the current stage are stored."""
+
+    def log(self, message: str) -> None:
+        """A line for the job's log."""
+
+    def cancelled(self) -> bool:
+        return False
+
+    def check_cancel(self) -> None:
+        if self.cancelled():
+            raise Cancelled("stopped on request; finished work is kept")

@@ -1,0 +1,106 @@
+"""Stage 1, instruction augmentation (self-instruct).
+
+For each missing instruction: two random pool instructions of one language are shown as examples, the
+generator writes a new one, length bounds apply, the model judges it (yes/no), and near-duplicates of the
+pool (ROUGE-L) are dropped. Every candidate is stored with its verdict; accepted ones join the pool at
+once. Resumable: candidates are numbered, so a re-run continues the count and only fills what is missing.
+"""
+
+from __future__ import annotations
+
+import random
+
+from selflengthen.instructions import (NearDuplicateIndex, build_judge_prompt, build_new_instruction_prompt,
+                                       parse_judgement, parse_new_instruction)
+from selflengthen.progress import Reporter
+from selflengthen.stages.common import derive_seed, sampling_params
+from selflengthen.words import count_words, detect_language
+
+
+def pick_parents(pool: list[dict], k: int, rng: random.Random) -> list[dict]:
+    """k pool instructions of one language (the language of a first random pick)."""
+    first = rng.choice(pool)
+    same = [p for p in pool if p["language"] == first["language"] and p["id"] != first["id"]]
+    return [first] + rng.sample(same, min(k - 1, len(same)))
+
+
+def length_reason(text: str, min_words: int, max_words: int) -> str | None:
+    words = count_words(text)
+    if words == 0:
+        return "empty"
+    if words < min_words:
+        return "too_short"
+    if words > max_words:
+        return "too_long"
+    return None
+
+
+def run_augment(store, run: dict, iteration: dict, backend, config, reporter: Reporter) -> None:
+    cfg = config.augment
+    counts = store.instruction_counts(iteration["id"])
+    missing = cfg.n_instructions - counts["accepted"]
+    seeds_here = sum(1 for i in store.iteration_instructions(iteration["id"]) if i["source"] == "seed")
+    budget = (cfg.n_instructions - seeds_here) * cfg.max_attempts_per_instruction
+    reporter.stage("augment", total=max(cfg.n_instructions, counts["accepted"]), done=counts["accepted"])
+    pool = store.instruction_pool(run["id"])
+    if missing <= 0:
+        return
+    if not pool:
+        raise ValueError("the instruction pool is empty: add seed instructions first")
+    index = NearDuplicateIndex([p["text"] for p in pool])
+    attempt = counts["candidates"]
+    while missing > 0 and attempt < budget:
+        reporter.check_cancel()
+        size = min(missing, config.backend.batch_size, budget - attempt)
+        rows = _augment_batch(backend, config, run, iteration, pool, index, attempt, size)
+        store.save_instructions(run["id"], rows)
+        accepted = [r for r in rows if r["status"] == "accepted"]
+        pool = store.instruction_pool(run["id"])
+        missing -= len(accepted)
+        attempt += size
+        reporter.advance(len(accepted))
+    if missing > 0:
+        reporter.log(f"augment: gave up after {attempt} candidates, {missing} instructions short")
+
+
+def _augment_batch(backend, config, run, iteration, pool, index, first_attempt, size) -> list[dict]:
+    cfg = config.augment
+    rows, prompts = [], []
+    for attempt in range(first_attempt, first_attempt + size):
+        rng = random.Random(derive_seed(config.seed, iteration["idx"], "augment", attempt))
+        parents = pick_parents(pool, cfg.few_shot, rng)
+        language = parents[0]["language"]
+        prompts.append(build_new_instruction_prompt([p["text"] for p in parents], language))
+        rows.append({"key": f"aug:{iteration['idx']}:{attempt}", "iteration_id": iteration["id"],
+                     "source": "augmented", "language": language, "parents": [p["id"] for p in parents]})
+    seed = derive_seed(config.seed, iteration["idx"], "augment-batch", first_attempt)
+    outputs = backend.generate(prompts, sampling_params(config, cfg.max_new_tokens, seed))
+    for row, out in zip(rows, outputs):
+        row["text"] = parse_new_instruction(out.text)
+        reason = "truncated" if out.truncated else length_reason(row["text"], cfg.min_words, cfg.max_words)
+        if reason is None and detect_language(row["text"]) != row["language"]:
+            reason = "language_mismatch"
+        row.update(status="rejected" if reason else "pending", reject_reason=reason)
+    if cfg.judge:
+        _judge(backend, config, iteration, [r for r in rows if r["status"] == "pending"], seed)
+    for row in rows:
+        if row["status"] == "pending":
+            if index.is_near_duplicate(row["text"], cfg.rouge_threshold):
+                row.update(status="rejected", reject_reason="near_duplicate")
+            else:
+                row["status"] = "accepted"
+                index.add(row["text"])
+    return rows
+
+
+def _judge(backend, config, iteration, rows: list[dict], seed: int) -> None:
+    if not rows:
+        return
+    prompts = [build_judge_prompt(r["text"], r["language"]) for r in rows]
+    outputs = backend.generate(prompts, sampling_params(config, 16, seed + 1))
+    for row, out in zip(rows, outputs):
+        verdict = parse_judgement(out.text)
+        row["judge_output"] = out.text
+        row["judge"] = {True: "yes", False: "no", None: "unparsed"}[verdict]
+        if verdict is not True:
+            row.update(status="rejected", reject_reason=f"judge_{row['judge']}")

@@ -1,0 +1,41 @@
+"""Helpers every stage runner shares: sampling parameters, deterministic seeds, batching."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Iterator, Sequence, TypeVar
+
+from selflengthen.backends.base import GenerationParams
+from selflengthen.config import RunConfig
+
+T = TypeVar("T")
+
+
+def derive_seed(*parts) -> int:
+    """A stable 31-bit seed from any parts (run seed, iteration, stage, counter).
+
+    >>> derive_seed(0, 1, "augment") == derive_seed(0, 1, "augment")
+    True
+    """
+    digest = hashlib.sha256(":".join(map(str, parts)).encode()).digest()
+    return int.from_bytes(digest[:4], "big") & 0x7FFFFFFF
+
+
+def sampling_params(config: RunConfig, max_new_tokens: int, seed: int) -> GenerationParams:
+    s = config.sampling
+    return GenerationParams(max_new_tokens=max_new_tokens, temperature=s.temperature, top_p=s.top_p,
+                            top_k=s.top_k, repetition_penalty=s.repetition_penalty, seed=seed)
+
+
+def batches(items: Sequence[T], size: int) -> Iterator[list[T]]:
+    """Consecutive chunks of at most `size` items.
+
+    >>> list(batches([1, 2, 3], 2))
+    [[1, 2], [3]]
+    """
+    for start in range(0, len(items), size):
+        yield list(items[start:start + size])
+
+
+def count_rejection(rejections: dict, key: str) -> None:
+    rejections[key] = rejections.get(key, 0) + 1

@@ -1,0 +1,17 @@
+"""The store: SQLite through sqlite-utils, WAL mode, numbered migrations, named functions.
+
+Open with ``Store(path)``; every multi-row write is one transaction and re-runs upsert.
+"""
+
+from storage.base import Connection, StoreError
+from storage.decisions import DecisionsMixin
+from storage.jobs import JobsMixin
+from storage.runs import RunsMixin
+from storage.samples import SamplesMixin
+
+
+class Store(RunsMixin, SamplesMixin, DecisionsMixin, JobsMixin, Connection):
+    """All stored state of Self-Lengthen Studio, behind named functions."""
+
+
+__all__ = ["Store", "StoreError"]

@@ -1,0 +1,137 @@
+"""Numbered schema migrations. Never edit an applied one: add the next number."""
+
+from sqlite_utils import Migrations
+
+migrations = Migrations("selflengthen")
+
+
+@migrations(name="001_initial")
+def m001_initial(db):
+    db.execute("""
+        CREATE TABLE runs (
+            id INTEGER PRIMARY KEY,
+            name TEXT NOT NULL UNIQUE,
+            generator_model TEXT NOT NULL,
+            extender_model TEXT NOT NULL,
+            backend TEXT NOT NULL,
+            preset TEXT NOT NULL,
+            config TEXT NOT NULL,
+            guidelines TEXT NOT NULL DEFAULT '',
+            created_at TEXT NOT NULL
+        )""")
+    db.execute("""
+        CREATE TABLE iterations (
+            id INTEGER PRIMARY KEY,
+            run_id INTEGER NOT NULL REFERENCES runs(id),
+            idx INTEGER NOT NULL,
+            status TEXT NOT NULL,
+            generator_checkpoint TEXT NOT NULL,
+            extender_checkpoint TEXT NOT NULL,
+            config TEXT NOT NULL,
+            steps_done TEXT NOT NULL DEFAULT '[]',
+            stats TEXT NOT NULL DEFAULT '{}',
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            UNIQUE (run_id, idx)
+        )""")
+    db.execute("""
+        CREATE TABLE instructions (
+            id INTEGER PRIMARY KEY,
+            run_id INTEGER NOT NULL REFERENCES runs(id),
+            iteration_id INTEGER NOT NULL REFERENCES iterations(id),
+            key TEXT NOT NULL,
+            text TEXT NOT NULL,
+            language TEXT NOT NULL,
+            source TEXT NOT NULL,
+            parents TEXT NOT NULL DEFAULT '[]',
+            judge TEXT,
+            judge_output TEXT,
+            status TEXT NOT NULL,
+            reject_reason TEXT,
+            created_at TEXT NOT NULL,
+            UNIQUE (run_id, key)
+        )""")
+    db.execute("CREATE INDEX instructions_by_iteration ON instructions (iteration_id, status)")
+    db.execute("""
+        CREATE TABLE samples (
+            id INTEGER PRIMARY KEY,
+            run_id INTEGER NOT NULL REFERENCES runs(id),
+            iteration_id INTEGER NOT NULL REFERENCES iterations(id),
+            instruction_id INTEGER NOT NULL REFERENCES instructions(id),
+            slot INTEGER NOT NULL,
+            language TEXT NOT NULL,
+            status TEXT NOT NULL,
+            reject_reason TEXT,
+            initial_response TEXT NOT NULL,
+            initial_words INTEGER NOT NULL,
+            initial_attempts INTEGER NOT NULL,
+            first_half TEXT,
+            stage1_expansion TEXT,
+            final_expansion TEXT,
+            final_words INTEGER,
+            growth REAL,
+            rounds INTEGER NOT NULL DEFAULT 0,
+            expand_attempts INTEGER NOT NULL DEFAULT 0,
+            gates TEXT NOT NULL DEFAULT '{}',
+            rejections TEXT NOT NULL DEFAULT '{}',
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            UNIQUE (instruction_id, slot)
+        )""")
+    db.execute("CREATE INDEX samples_by_status ON samples (iteration_id, status)")
+    db.execute("CREATE INDEX samples_by_final_words ON samples (iteration_id, final_words)")
+    db.execute("CREATE INDEX samples_by_initial_words ON samples (iteration_id, initial_words)")
+    db.execute("""
+        CREATE TABLE expansion_rounds (
+            id INTEGER PRIMARY KEY,
+            sample_id INTEGER NOT NULL REFERENCES samples(id),
+            round INTEGER NOT NULL,
+            source_text TEXT NOT NULL,
+            first_half TEXT NOT NULL,
+            separator TEXT NOT NULL,
+            stage1 TEXT,
+            stage2 TEXT,
+            result TEXT,
+            words_before INTEGER NOT NULL,
+            words_after INTEGER,
+            attempts INTEGER NOT NULL,
+            kept INTEGER NOT NULL,
+            gates TEXT NOT NULL DEFAULT '[]',
+            created_at TEXT NOT NULL,
+            UNIQUE (sample_id, round)
+        )""")
+    db.execute("""
+        CREATE TABLE decisions (
+            id INTEGER PRIMARY KEY,
+            sample_id INTEGER NOT NULL REFERENCES samples(id),
+            iteration_id INTEGER NOT NULL REFERENCES iterations(id),
+            verdict TEXT NOT NULL CHECK (verdict IN ('accept', 'reject', 'pending')),
+            reasons TEXT NOT NULL DEFAULT '[]',
+            note TEXT NOT NULL DEFAULT '',
+            edited_text TEXT,
+            user TEXT NOT NULL DEFAULT '',
+            created_at TEXT NOT NULL
+        )""")
+    db.execute("CREATE INDEX decisions_by_sample ON decisions (sample_id, id)")
+    db.execute("CREATE INDEX decisions_by_iteration ON decisions (iteration_id, sample_id, id)")
+    db.execute("""
+        CREATE TABLE jobs (
+            id INTEGER PRIMARY KEY,
+            run_id INTEGER REFERENCES runs(id),
+            iteration_id INTEGER REFERENCES iterations(id),
+            kind TEXT NOT NULL,
+            status TEXT NOT NULL,
+            stage TEXT NOT NULL DEFAULT '',
+            done INTEGER NOT NULL DEFAULT 0,
+            total INTEGER NOT NULL DEFAULT 0,
+            command TEXT NOT NULL DEFAULT '',
+            pid INTEGER,
+            log TEXT NOT NULL DEFAULT '',
+            error TEXT,
+            cancel_requested INTEGER NOT NULL DEFAULT 0,
+            created_at TEXT NOT NULL,
+            started_at TEXT,
+            heartbeat_at TEXT,
+            finished_at TEXT
+        )""")
+    db.execute("CREATE INDEX jobs_by_run ON jobs (run_id, status)")

@@ -1,0 +1,121 @@
+"""Samples (one initial response and its expansions) and their expansion rounds."""
+
+from __future__ import annotations
+
+import statistics
+
+from storage.base import dumps, loads, now
+
+_SAMPLE_JSON = ("gates", "rejections")
+_SAMPLE_COLUMNS = (
+    "run_id", "iteration_id", "instruction_id", "slot", "language", "status", "reject_reason",
+    "initial_response", "initial_words", "initial_attempts", "first_half", "stage1_expansion",
+    "final_expansion", "final_words", "growth", "rounds", "expand_attempts",
+    "gates", "rejections",
+)
+_ROUND_COLUMNS = (
+    "sample_id", "round", "source_text", "first_half", "separator", "stage1", "stage2", "result",
+    "words_before", "words_after", "attempts", "kept", "gates",
+)
+
+
+def _sample(row: dict) -> dict:
+    for key in _SAMPLE_JSON:
+        row[key] = loads(row[key], {})
+    return row
+
+
+def _upsert_sql(table: str, columns: tuple[str, ...], conflict: tuple[str, ...]) -> str:
+    """INSERT ... ON CONFLICT DO UPDATE of every column but the key and created_at."""
+    names = ", ".join(columns)
+    values = ", ".join(f":{c}" for c in columns)
+    updates = ", ".join(f"{c} = excluded.{c}" for c in columns if c not in conflict and c != "created_at")
+    return (f"INSERT INTO {table} ({names}) VALUES ({values}) "
+            f"ON CONFLICT ({', '.join(conflict)}) DO UPDATE SET {updates}")
+
+
+_SAMPLE_UPSERT = _upsert_sql("samples", _SAMPLE_COLUMNS + ("created_at", "updated_at"), ("instruction_id", "slot"))
+_ROUND_UPSERT = _upsert_sql("expansion_rounds", _ROUND_COLUMNS + ("created_at",), ("sample_id", "round"))
+
+_SAMPLE_DEFAULTS = {
+    "reject_reason": None, "first_half": None, "stage1_expansion": None, "final_expansion": None,
+    "final_words": None, "growth": None, "rounds": 0, "expand_attempts": 0,
+    "gates": {}, "rejections": {},
+}
+
+
+class SamplesMixin:
+    def save_samples(self, rows: list[dict]) -> None:
+        """Upsert samples by (instruction, slot) in one transaction: a re-run updates, never duplicates."""
+        stamp = now()
+        with self.transaction() as db:
+            for row in rows:
+                full = {**_SAMPLE_DEFAULTS, **row}
+                params = {c: dumps(full[c]) if c in _SAMPLE_JSON else full[c] for c in _SAMPLE_COLUMNS}
+                db.execute(_SAMPLE_UPSERT, {**params, "created_at": stamp, "updated_at": stamp})
+
+    def save_expansion(self, samples: list[dict], rounds: list[dict]) -> None:
+        """Record finished expansion rounds and the samples' new state together."""
+        stamp = now()
+        with self.transaction() as db:
+            for row in rounds:
+                params = {c: dumps(row[c]) if c == "gates" else row.get(c) for c in _ROUND_COLUMNS}
+                db.execute(_ROUND_UPSERT, {**params, "created_at": stamp})
+            self.save_samples(samples)
+
+    def update_sample_statuses(self, updates: dict[int, tuple[str, str | None, dict]]) -> None:
+        """{sample_id: (status, reject_reason, gates)} written in one transaction."""
+        stamp = now()
+        with self.transaction() as db:
+            for sample_id, (status, reason, gates) in updates.items():
+                db.execute("UPDATE samples SET status = ?, reject_reason = ?, gates = ?, updated_at = ? WHERE id = ?",
+                           [status, reason, dumps(gates), stamp, sample_id])
+
+    def iteration_samples(self, iteration_id: int, statuses: tuple[str, ...] | None = None) -> list[dict]:
+        sql = "SELECT * FROM samples WHERE iteration_id = ?"
+        params: list = [iteration_id]
+        if statuses:
+            sql += f" AND status IN ({', '.join('?' for _ in statuses)})"
+            params.extend(statuses)
+        return [_sample(r) for r in self.query(sql + " ORDER BY id", params)]
+
+    def get_sample(self, sample_id: int) -> dict | None:
+        row = self.one("SELECT * FROM samples WHERE id = ?", [sample_id])
+        return _sample(row) if row else None
+
+    def sample_slots(self, iteration_id: int) -> set[tuple[int, int]]:
+        rows = self.query("SELECT instruction_id, slot FROM samples WHERE iteration_id = ?", [iteration_id])
+        return {(r["instruction_id"], r["slot"]) for r in rows}
+
+    def expansion_rounds(self, sample_id: int) -> list[dict]:
+        rows = self.query("SELECT * FROM expansion_rounds WHERE sample_id = ? ORDER BY round", [sample_id])
+        for r in rows:
+            r["gates"] = loads(r["gates"], [])
+        return rows
+
+    def sample_status_counts(self, iteration_id: int) -> dict[str, int]:
+        rows = self.query("SELECT status, count(*) AS n FROM samples WHERE iteration_id = ? GROUP BY status",
+                          [iteration_id])
+        return {r["status"]: r["n"] for r in rows}
+
+    def word_stats(self, iteration_id: int) -> dict:
+        """Mean and median words of initial responses and of final expansions (expanded samples only)."""
+        rows = self.query("SELECT initial_words, final_words, rounds FROM samples WHERE iteration_id = ?",
+                          [iteration_id])
+        initial = [r["initial_words"] for r in rows]
+        final = [r["final_words"] for r in rows if r["final_words"] is not None and r["rounds"] > 0]
+
+        def summary(values):
+            return (round(statistics.fmean(values), 1), statistics.median(values)) if values else (None, None)
+
+        (mi, di), (mf, df) = summary(initial), summary(final)
+        return {"initial_words_mean": mi, "initial_words_median": di, "final_words_mean": mf,
+                "final_words_median": df}
+
+    def rejection_counts(self, iteration_id: int) -> dict[str, int]:
+        """Gate rejections over every attempt of every sample, summed: {gate: n}."""
+        totals: dict[str, int] = {}
+        for row in self.query("SELECT rejections FROM samples WHERE iteration_id = ?", [iteration_id]):
+            for gate, n in loads(row["rejections"], {}).items():
+                totals[gate] = totals.get(gate, 0) + n
+        return totals
