@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import types
 import typing
 from dataclasses import dataclass, field
@@ -32,6 +33,8 @@ def validate_fields(obj) -> None:
         if value is None:
             continue
         meta = f.metadata
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ConfigError(f"{f.name} must be a finite number (got {value!r})")
         if "min" in meta and value < meta["min"]:
             raise ConfigError(f"{f.name} must be >= {meta['min']} (got {value!r})")
         if "max" in meta and value > meta["max"]:
@@ -126,7 +129,7 @@ class FilterConfig:
         validate_fields(self)
 
 
-BACKEND_NAMES = ("transformers", "vllm", "openai", "fake")
+BACKEND_NAMES = ("transformers", "vllm", "openai")
 
 
 @dataclass
@@ -142,6 +145,8 @@ class BackendConfig:
     concurrency: int = _f(8, "openai: requests in flight at once.", min=1)
     timeout: float = _f(600.0, "openai: seconds per request.", min=1.0)
     max_retries: int = _f(5, "openai: retries of a failed request, with exponential backoff.", min=0)
+    retry_backoff: float = _f(1.0, "openai: seconds before the first retry; doubles each retry (with jitter).",
+                              min=0.0)
     tensor_parallel_size: int = _f(1, "vllm: GPUs per model.", min=1)
     gpu_memory_utilization: float = _f(0.9, "vllm: share of GPU memory to use.", min=0.05, max=1.0)
     max_model_len: int | None = _f(None, "vllm: context length (default: the model's).")
@@ -190,7 +195,7 @@ def build_dataclass(cls, data, path: str = ""):
     5
     """
     if not isinstance(data, dict):
-        raise ConfigError(f"{path or 'config'} must be a JSON object")
+        raise ConfigError(f"{path.rstrip('.') or 'config'} must be a JSON object")
     hints = typing.get_type_hints(cls)
     names = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(data) - names)

@@ -85,7 +85,7 @@ def first_failure(results: list[GateResult]) -> GateResult | None:
     return next((r for r in results if not r.passed), None)
 
 
-_SENTENCE_BREAK = re.compile(r"(?<=[.!?…。！？])[\"'”’」』）)\]]*\s+|(?<=[。！？])")
+_SENTENCE_BREAK = re.compile(r"(?<=[.!?…。！？])[\"'”’」』）)\]]*\s+|(?<=[。！？])[\"'”’」』）)\]]*")
 
 
 def sentence_breaks(text: str) -> list[int]:

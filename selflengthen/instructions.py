@@ -13,7 +13,9 @@ from selflengthen.backends.base import Prompt
 from selflengthen.stages.prompts_augment import EXAMPLE, JUDGE, NEW_INSTRUCTION
 from selflengthen.words import CJK_CHAR
 
-_LABEL = re.compile(r"^\s*(?:new\s+)?(?:instruction|指令|新指令)\s*\d*\s*[:：]\s*", re.IGNORECASE)
+# A leading label, possibly in markdown: "Instruction 3:", "**New instruction:**", "### 新的指令：".
+_LABEL = re.compile(r"^\s*(?:[*#_>]+\s*)?(?:new\s+)?(?:instruction|指令|新指令|新的指令)\s*#?\d*\s*(?:[*_]+\s*)?[:：]"
+                    r"\s*(?:[*_]+\s*)?", re.IGNORECASE)
 _QUOTES = "\"'“”‘’「」"
 
 
@@ -40,6 +42,9 @@ def build_judge_prompt(instruction: str, language: str, seed: int | None = None)
 
 
 _VERDICT = re.compile(r"\b(yes|no)\b|(不是|不可以|不能|否|是|可以|能)", re.IGNORECASE)
+# Words that contain a verdict but are not one ("whether", the prompt's own "yes or no"), removed first.
+_NOT_A_VERDICT = re.compile(r"是否|能否|可否|是不是|能不能|可不可以|“?是”?\s*或\s*“?否”?|\byes\s*(?:or|/)\s*no\b",
+                            re.IGNORECASE)
 
 
 def parse_judgement(text: str) -> bool | None:
@@ -54,7 +59,7 @@ def parse_judgement(text: str) -> bool | None:
     >>> parse_judgement("maybe") is None
     True
     """
-    match = _VERDICT.search(text)
+    match = _VERDICT.search(_NOT_A_VERDICT.sub(" ", text))
     if match is None:
         return None
     word = (match.group(1) or match.group(2)).lower()

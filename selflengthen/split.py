@@ -1,7 +1,7 @@
 """Split a text into two halves at the boundary nearest its middle.
 
 Preference: a blank line (paragraph break), else a newline, else a sentence end, else whitespace.
-The pieces always re-join exactly: ``first + separator + second == text``.
+The pieces always re-join exactly: ``first + separator + second == text.strip()``.
 
 >>> split_halves("One.\\n\\nTwo.\\n\\nThree.\\n\\nFour.")
 ('One.\\n\\nTwo.', '\\n\\n', 'Three.\\n\\nFour.')
@@ -16,8 +16,8 @@ import re
 from selflengthen.gates import sentence_breaks
 from selflengthen.words import count_words
 
-_BLANK_LINE = re.compile(r"\n[ \t]*\n\s*")
-_NEWLINE = re.compile(r"\n\s*")
+_BLANK_LINE = re.compile(r"\r?\n[ \t]*\r?\n\s*")
+_NEWLINE = re.compile(r"\r?\n\s*")
 _SPACE = re.compile(r"\s+")
 
 

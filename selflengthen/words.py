@@ -18,7 +18,7 @@ import re
 # Korean separates words with spaces, so counting it per syllable would inflate its counts.
 _CJK_RANGES = (
     "\u2e80-\u2fdf"  # radicals supplement, Kangxi radicals
-    "\u3000-\u303f"  # CJK symbols and punctuation
+    "\u3001-\u303f"  # CJK symbols and punctuation (not U+3000, the ideographic space: it is whitespace)
     "\u3040-\u30ff"  # hiragana, katakana
     "\u3100-\u312f"  # bopomofo
     "\u31c0-\u31ff"  # CJK strokes, katakana extension
