@@ -131,6 +131,10 @@ class RunsMixin:
             params.append(status)
         return [_instruction(r) for r in self.query(sql + " ORDER BY id", params)]
 
+    def get_instruction(self, instruction_id: int) -> dict | None:
+        row = self.one("SELECT * FROM instructions WHERE id = ?", [instruction_id])
+        return _instruction(row) if row else None
+
     def instruction_counts(self, iteration_id: int) -> dict:
         """{'accepted': n, 'rejected': n, 'candidates': augmented candidates so far, 'reasons': {reason: n}}."""
         rows = self.query(

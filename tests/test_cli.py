@@ -1,0 +1,114 @@
+"""The command line as a user runs it: real subprocesses, a real SQLite file, the real demo model."""
+
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+import time
+
+import pytest
+
+from conftest import ROOT, SHARED_DATA
+
+SEEDS = SHARED_DATA / "seeds_en.jsonl"
+
+
+def cli(*args, check=False, timeout=300):
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1"}
+    result = subprocess.run([sys.executable, "-m", "selflengthen", *map(str, args)], capture_output=True,
+                            text=True, cwd=ROOT, env=env, timeout=timeout)
+    if check and result.returncode != 0:
+        raise AssertionError(f"exit {result.returncode}: {result.stderr[-2000:]}")
+    return result
+
+
+def dump(db) -> list[str]:
+    """Everything in the database, for before/after comparisons."""
+    if not db.exists():
+        return []
+    with sqlite3.connect(db) as conn:
+        return list(conn.iterdump())
+
+
+def test_help_is_instant():
+    start = time.perf_counter()
+    result = cli("--help", check=True)
+    assert "iterate" in result.stdout and time.perf_counter() - start < 5
+    assert "torch" not in subprocess.run(
+        [sys.executable, "-c", "import sys, selflengthen.cli; print(' '.join(sys.modules))"],
+        capture_output=True, text=True, cwd=ROOT).stdout.split()
+
+
+BAD_SEEDS = {
+    "invalid_json": (b'{"instruction": "Write a poem."}\n{"instruction": oops}\n', r"bad\.jsonl:2: invalid JSON"),
+    "missing_field": (b'{"instruction": "Write a poem."}\n{"prompt": "x"}\n', r"bad\.jsonl:2: field 'instruction' is missing"),
+    "empty_file": (b"", r"bad\.jsonl: no instructions found"),
+    "not_utf8": (b"Write a poem.\n\xff\xfe bad bytes\n", r"bad\.jsonl:2: not valid UTF-8"),
+    "huge_line": (b"Write " + b"a" * 10_000_000 + b"\n", r"bad\.jsonl:1: line is longer than"),
+}
+
+
+@pytest.mark.parametrize("case", BAD_SEEDS)
+def test_bad_seed_files_are_refused_with_the_line_and_the_db_unchanged(tmp_path, untrained_model_dir, case):
+    content, message = BAD_SEEDS[case]
+    seeds = tmp_path / "bad.jsonl"
+    seeds.write_bytes(content)
+    db = tmp_path / "runs.db"
+    cli("init", "--db", db, "--name", "first", "--model", untrained_model_dir, "--seeds", SEEDS, check=True)
+    before = dump(db)
+    result = cli("init", "--db", db, "--name", "second", "--model", untrained_model_dir, "--seeds", seeds)
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ")
+    assert __import__("re").search(message, lines[0]), lines[0]
+    assert dump(db) == before
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--preset", "huge"], "unknown preset 'huge'"),
+    (["--model", "/no/such/model"], "model path not found: /no/such/model"),
+    (["--name", "first"], "a run named 'first' already exists"),
+    (["--backend", "tensorrt"], "backend.name must be one of"),
+])
+def test_bad_init_arguments_are_refused_and_the_db_unchanged(tmp_path, untrained_model_dir, args, message):
+    db = tmp_path / "runs.db"
+    cli("init", "--db", db, "--name", "first", "--model", untrained_model_dir, "--seeds", SEEDS, check=True)
+    before = dump(db)
+    base = {"--name": "second", "--model": str(untrained_model_dir), "--seeds": str(SEEDS)}
+    base.update(dict(zip(args[::2], args[1::2])))
+    result = cli("init", "--db", db, *[x for pair in base.items() for x in pair])
+    assert result.returncode == 1 and message in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert dump(db) == before
+
+
+def test_bad_config_file_names_the_field_and_creates_no_database(tmp_path, untrained_model_dir):
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps({"expand": {"growth": "lots"}}))
+    db = tmp_path / "runs.db"
+    result = cli("init", "--db", db, "--name", "x", "--model", untrained_model_dir, "--seeds", SEEDS,
+                 "--config", config)
+    assert result.returncode == 1 and "expand.growth must be float" in result.stderr
+    assert not db.exists()
+
+
+def test_unknown_run_and_missing_database(tmp_path):
+    result = cli("status", "--db", tmp_path / "none.db", "--name", "x")
+    assert result.returncode == 1 and "database not found" in result.stderr
+    assert not (tmp_path / "none.db").exists()
+
+
+def test_score_command_matches_the_formula(tmp_path):
+    items = [
+        {"type": "about", "constraint": "around 100 words", "response": "w " * 100},   # inside -> 1
+        {"type": "below", "constraint": "less than 100 words", "response": "w " * 25},  # 2*25/50 - 1 = 0
+        {"type": "above", "constraint": "大于10字", "response": "字" * 30},              # 3 - 60/15 -> floor 0
+        {"type": "range", "constraint": "100-200 words", "response": "w " * 250},      # 3 - 500/200 = 0.5
+    ]
+    path = tmp_path / "scored.jsonl"
+    path.write_text("\n".join(json.dumps(i, ensure_ascii=False) for i in items), encoding="utf-8")
+    result = json.loads(cli("score", path, "--json", check=True).stdout)
+    assert {k: result[k] for k in ("about", "range", "above", "below")} == \
+           {"about": 1.0, "range": 0.5, "above": 0.0, "below": 0.0}
+    assert result["overall"] == pytest.approx(0.375)
