@@ -31,4 +31,4 @@ def create_backend(name: str, model: str, config=None, adapter: str | None = Non
     """
     from selflengthen.config import BackendConfig
 
-    return backend_class(name)(model=model, config=config or BackendConfig(name=name), adapter=adapter)
+    return backend_class(name)(model=model, config=config or BackendConfig(), adapter=adapter)

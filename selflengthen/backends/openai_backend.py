@@ -1,0 +1,201 @@
+"""Any OpenAI-compatible server: vllm serve, llama.cpp's server, TGI, `transformers serve`.
+
+Plain prompts go to /chat/completions and the server applies its chat template. Prefilled prompts
+go to /completions as raw text: the chat template is applied here (`render_prompt`), with the
+model's tokenizer, so the model continues the prefill instead of answering from scratch.
+
+Servers disagree on the sampling knobs beyond the OpenAI schema. vLLM (and llama.cpp, TGI) take
+`top_k` and `repetition_penalty` as extra fields; `transformers serve` refuses unknown fields (422
+"Unexpected fields") but takes a JSON `generation_config`, which is also the only way to make it
+sample rather than decode greedily. The backend starts with vLLM's fields and switches for good
+when a server refuses them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+from selflengthen.backends.base import Backend, Completion, GenerationParams, Prompt
+from selflengthen.backends.chat import first_line, render_prompt, request_seed
+from selflengthen.errors import BackendError
+
+CHAT, COMPLETIONS = "/chat/completions", "/completions"
+MAX_BACKOFF = 60.0  # seconds: the longest wait between two attempts
+
+
+class OpenAIBackend(Backend):
+    name = "openai"
+
+    def __init__(self, model: str, config=None, adapter: str | None = None):
+        import httpx
+
+        from selflengthen.config import BackendConfig
+
+        self.config = config or BackendConfig(name="openai")
+        if not self.config.base_url:
+            raise BackendError("the openai backend needs backend.base_url, e.g. http://127.0.0.1:8000/v1")
+        if adapter:
+            raise BackendError("the openai backend cannot load an adapter: serve it on the server "
+                               "(e.g. vllm serve --lora-modules NAME=PATH) and set backend.served_model to NAME")
+        self.httpx = httpx
+        self.model_name = model
+        self.served_model = self.config.served_model or model
+        self.base_url = self.config.base_url.rstrip("/")
+        self.style = "vllm"  # which extra sampling fields the server takes; see the module docstring
+        self._tokenizer = None
+        self.client = httpx.Client(
+            headers=auth_headers(self.config.api_key_env),
+            timeout=httpx.Timeout(self.config.timeout),
+            limits=httpx.Limits(max_connections=self.config.concurrency),
+        )
+
+    def generate(self, prompts: list[Prompt], params: GenerationParams) -> list[Completion]:
+        # Render in this thread (the tokenizer loads lazily, once), then send up to `concurrency` at a time.
+        requests = [self._request(p) for p in prompts]
+        seeds = [request_seed(p, params, i) for i, p in enumerate(prompts)]
+        with ThreadPoolExecutor(max_workers=self.config.concurrency) as pool:
+            futures = [pool.submit(self._complete, path, payload, params, seed)
+                       for (path, payload), seed in zip(requests, seeds)]
+            try:
+                return [f.result() for f in futures]
+            except BaseException:
+                for f in futures:  # one prompt failed for good: do not start the rest
+                    f.cancel()
+                raise
+
+    def _request(self, prompt: Prompt) -> tuple[str, dict]:
+        if prompt.prefill:
+            return COMPLETIONS, {"model": self.served_model, "prompt": self._render(prompt)}
+        return CHAT, {"model": self.served_model, "messages": list(prompt.messages)}
+
+    def _render(self, prompt: Prompt) -> str:
+        if self._tokenizer is None:
+            self._tokenizer = load_tokenizer(self.config.tokenizer or self.model_name)
+        return strip_auto_bos(self._tokenizer, render_prompt(self._tokenizer, prompt))
+
+    def _complete(self, path: str, payload: dict, params: GenerationParams, seed: int | None) -> Completion:
+        style = self.style
+        response = self._send(path, {**payload, **sampling_fields(params, seed, style)})
+        if response.status_code == 422 and style == "vllm" and "Unexpected fields" in response.text:
+            self.style = "transformers"  # `transformers serve`: pass the knobs as a generation_config
+            response = self._send(path, {**payload, **sampling_fields(params, seed, self.style)})
+        url = self.base_url + path
+        if response.status_code >= 400:
+            hint = " (does base_url end in /v1?)" if response.status_code == 404 else ""
+            raise BackendError(f"{url} answered HTTP {response.status_code}: {server_message(response)}{hint}")
+        return parse_completion(response, url, chat=path == CHAT)
+
+    def _send(self, path: str, body: dict):
+        """POST with retries on connection errors, timeouts, 429 and 5xx; return any other response."""
+        url = self.base_url + path
+        attempts = self.config.max_retries + 1
+        last_error, wait = "", 0.0
+        for attempt in range(attempts):
+            if attempt:
+                time.sleep(wait or backoff(self.config.retry_backoff, attempt))
+            try:
+                response = self.client.post(url, json=body)
+            except self.httpx.TransportError as e:  # refused, reset, timed out, ...
+                last_error, wait = f"{type(e).__name__}: {first_line(e)}", 0.0
+                continue
+            if response.status_code != 429 and response.status_code < 500:
+                return response
+            last_error = f"HTTP {response.status_code}: {server_message(response)}"
+            wait = retry_after(response)
+        raise BackendError(f"{url} failed after {attempts} attempt(s): {last_error}")
+
+    def close(self) -> None:
+        self.client.close()
+
+    def describe(self) -> dict:
+        return {"backend": self.name, "model": self.model_name, "adapter": None,
+                "served_model": self.served_model, "base_url": self.base_url}
+
+
+def sampling_fields(params: GenerationParams, seed: int | None, style: str) -> dict:
+    """Request fields for `params`: the OpenAI ones, plus top_k / repetition_penalty in the server's dialect.
+
+    >>> sampling_fields(GenerationParams(top_k=0), 1, "vllm")["top_k"]
+    -1
+    >>> json.loads(sampling_fields(GenerationParams(), None, "transformers")["generation_config"])["do_sample"]
+    True
+    """
+    fields = {"max_tokens": params.max_new_tokens, "temperature": params.temperature, "top_p": params.top_p}
+    if seed is not None:
+        fields["seed"] = seed
+    if style == "vllm":
+        fields.update(top_k=params.top_k or -1, repetition_penalty=params.repetition_penalty)
+    else:
+        config = {"do_sample": not params.greedy, "repetition_penalty": params.repetition_penalty,
+                  "max_new_tokens": params.max_new_tokens}
+        if not params.greedy:
+            config.update(temperature=params.temperature, top_p=params.top_p, top_k=params.top_k)
+        fields["generation_config"] = json.dumps(config)
+    return fields
+
+
+def parse_completion(response, url: str, chat: bool) -> Completion:
+    """The first choice of a (chat) completion response; finish_reason 'length' or 'stop'."""
+    try:
+        data = response.json()
+        choice = data["choices"][0]
+        text = choice["message"]["content"] if chat else choice["text"]
+    except (ValueError, KeyError, IndexError, TypeError):
+        raise BackendError(f"{url} sent an unexpected answer: {first_line(response.text, 200)}") from None
+    usage = data.get("usage") or {}
+    return Completion(text=text or "", finish_reason="length" if choice.get("finish_reason") == "length" else "stop",
+                      n_tokens=int(usage.get("completion_tokens") or 0))
+
+
+def server_message(response) -> str:
+    """The error text a server sent: OpenAI's {"error": {"message"}}, FastAPI's {"detail"}, or the raw body."""
+    try:
+        data = response.json()
+    except ValueError:
+        return first_line(response.text or response.reason_phrase, 300)
+    error = data.get("error", data.get("detail", data)) if isinstance(data, dict) else data
+    if isinstance(error, dict):
+        error = error.get("message", error)
+    return first_line(str(error), 300)
+
+
+def backoff(base: float, attempt: int) -> float:
+    """Exponential backoff with jitter: about base, 2*base, 4*base, ... (each 50-100% of that), capped."""
+    return min(MAX_BACKOFF, base * 2 ** (attempt - 1)) * random.uniform(0.5, 1.0)
+
+
+def retry_after(response) -> float:
+    """Seconds a 429/503 asks us to wait (Retry-After), capped; 0 when absent."""
+    try:
+        return min(MAX_BACKOFF, max(0.0, float(response.headers.get("retry-after", 0))))
+    except ValueError:
+        return 0.0
+
+
+def auth_headers(api_key_env: str | None) -> dict:
+    key = os.environ.get(api_key_env) if api_key_env else None
+    return {"Authorization": f"Bearer {key}"} if key else {}
+
+
+def load_tokenizer(name: str):
+    from transformers import AutoTokenizer
+
+    from selflengthen.backends.hf import resolve_model
+
+    try:
+        return AutoTokenizer.from_pretrained(resolve_model(name))
+    except Exception as e:  # any failure means the same to the user: this tokenizer cannot be used
+        raise BackendError(f"prefilled prompts need the model's tokenizer (set backend.tokenizer): "
+                           f"cannot load '{name}': {first_line(e)}") from None
+
+
+def strip_auto_bos(tokenizer, text: str) -> str:
+    """Drop a template's leading BOS when the server's tokenizer will add one itself (no double BOS)."""
+    bos = tokenizer.bos_token
+    if bos and text.startswith(bos) and tokenizer("x")["input_ids"][:1] == [tokenizer.bos_token_id]:
+        return text[len(bos):]
+    return text

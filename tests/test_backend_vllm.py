@@ -1,0 +1,82 @@
+"""The vllm backend without vllm: the clear error when it is missing, and its mapping against a stand-in module."""
+
+from __future__ import annotations
+
+import json
+import sys
+import types
+from dataclasses import dataclass, field
+
+import pytest
+
+from selflengthen.backends import GenerationParams, Prompt, create_backend
+from selflengthen.config import BackendConfig
+from selflengthen.errors import BackendError
+
+
+def test_missing_vllm_is_a_clear_error(monkeypatch):
+    monkeypatch.setitem(sys.modules, "vllm", None)  # makes `import vllm` raise ImportError
+    with pytest.raises(BackendError, match="needs a CUDA machine and `pip install -r requirements-gpu.txt`"):
+        create_backend("vllm", "some/model")
+
+
+@dataclass
+class FakeSample:
+    text: str
+    finish_reason: str
+    token_ids: list = field(default_factory=list)
+
+
+class FakeTokenizer:
+    def apply_chat_template(self, messages, tokenize, add_generation_prompt):
+        return "".join(f"<{m['role']}>{m['content']}" for m in messages) + "<assistant>"
+
+    def encode(self, text, add_special_tokens):
+        assert add_special_tokens is False
+        return [ord(c) for c in text]
+
+
+class FakeLLM:
+    def __init__(self, **kwargs):
+        self.kwargs = kwargs
+        self.calls = []
+
+    def get_tokenizer(self):
+        return FakeTokenizer()
+
+    def generate(self, inputs, sampling, lora_request=None, use_tqdm=True):
+        self.calls.append((inputs, sampling, lora_request))
+        return [types.SimpleNamespace(outputs=[FakeSample(f"answer {i}", "length" if i else "stop", [1, 2, 3])])
+                for i in range(len(inputs))]
+
+
+@pytest.fixture
+def fake_vllm(monkeypatch):
+    vllm = types.ModuleType("vllm")
+    vllm.LLM = FakeLLM
+    vllm.SamplingParams = lambda **kwargs: kwargs
+    lora = types.ModuleType("vllm.lora")
+    request = types.ModuleType("vllm.lora.request")
+    request.LoRARequest = lambda name, int_id, path: (name, int_id, path)
+    for name, module in {"vllm": vllm, "vllm.lora": lora, "vllm.lora.request": request}.items():
+        monkeypatch.setitem(sys.modules, name, module)
+    return vllm
+
+
+def test_prompts_sampling_and_outputs_are_mapped(fake_vllm):
+    backend = create_backend("vllm", "org/model", BackendConfig(name="vllm", max_model_len=4096))
+    out = backend.generate([Prompt.user("hi"), Prompt.user("go", prefill="Go!", seed=9)],
+                           GenerationParams(top_k=0, seed=5, max_new_tokens=64))
+    assert [(c.text, c.finish_reason, c.n_tokens) for c in out] == [("answer 0", "stop", 3), ("answer 1", "length", 3)]
+    inputs, sampling, lora = backend.llm.calls[0]
+    assert "".join(map(chr, inputs[1]["prompt_token_ids"])) == "<user>go<assistant>Go!"
+    assert [(s["top_k"], s["seed"], s["max_tokens"]) for s in sampling] == [(-1, 5, 64), (-1, 9, 64)]
+    assert lora is None and backend.llm.kwargs["max_model_len"] == 4096 and not backend.llm.kwargs["enable_lora"]
+
+
+def test_adapter_becomes_a_lora_request(fake_vllm, tmp_path):
+    (tmp_path / "adapter_config.json").write_text(json.dumps({"r": 48}))
+    backend = create_backend("vllm", "org/model", adapter=str(tmp_path))
+    assert backend.llm.kwargs["enable_lora"] and backend.llm.kwargs["max_lora_rank"] == 64
+    backend.generate([Prompt.user("hi")], GenerationParams())
+    assert backend.llm.calls[0][2] == ("adapter", 1, str(tmp_path))
