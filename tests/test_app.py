@@ -60,4 +60,4 @@ def test_first_start_creates_the_demo_run_once(tmp_path, untrained_model_dir, mo
     app.ensure_demo_run(store, data)
     run = store.get_run("demo")
     assert run["preset"] == "demo" and len(store.list_runs()) == 1
-    assert store.instruction_counts(store.latest_iteration(run["id"])["id"])["accepted"] == 20
+    assert store.instruction_counts(store.latest_iteration(run["id"])["id"])["accepted"] == 10
