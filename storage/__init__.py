@@ -4,13 +4,14 @@ Open with ``Store(path)``; every multi-row write is one transaction and re-runs 
 """
 
 from storage.base import Connection, StoreError
+from storage.checkpoints import CheckpointsMixin
 from storage.decisions import DecisionsMixin
 from storage.jobs import JobsMixin
 from storage.runs import RunsMixin
 from storage.samples import SamplesMixin
 
 
-class Store(RunsMixin, SamplesMixin, DecisionsMixin, JobsMixin, Connection):
+class Store(RunsMixin, SamplesMixin, DecisionsMixin, JobsMixin, CheckpointsMixin, Connection):
     """All stored state of Self-Lengthen Studio, behind named functions."""
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from storage.base import StoreError, now
+from storage.base import StoreError, dumps, now
 
 MAX_LOG_CHARS = 200_000
 
@@ -45,7 +45,9 @@ class JobsMixin:
         return self.one("SELECT * FROM jobs WHERE id = ?", [job_id])
 
     def update_job(self, job_id: int, **fields) -> None:
-        """Progress (stage, done, total) and a heartbeat, in one small write."""
+        """Progress (stage, done, total, metrics dict, pid) and a heartbeat, in one small write."""
+        if "metrics" in fields:
+            fields["metrics"] = dumps(fields["metrics"])
         with self.transaction() as db:
             db.table("jobs").update(job_id, {**fields, "heartbeat_at": now()})
 

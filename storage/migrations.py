@@ -135,3 +135,38 @@ def m001_initial(db):
             finished_at TEXT
         )""")
     db.execute("CREATE INDEX jobs_by_run ON jobs (run_id, status)")
+
+
+@migrations(name="002_training")
+def m002_training(db):
+    db.execute("ALTER TABLE jobs ADD COLUMN metrics TEXT NOT NULL DEFAULT '{}'")
+    db.execute("""
+        CREATE TABLE job_metrics (
+            id INTEGER PRIMARY KEY,
+            job_id INTEGER NOT NULL REFERENCES jobs(id),
+            step INTEGER NOT NULL,
+            train_loss REAL,
+            eval_loss REAL,
+            learning_rate REAL,
+            tokens_per_second REAL,
+            created_at TEXT NOT NULL
+        )""")
+    db.execute("CREATE INDEX job_metrics_by_job ON job_metrics (job_id, step)")
+    db.execute("""
+        CREATE TABLE checkpoints (
+            id INTEGER PRIMARY KEY,
+            run_id INTEGER NOT NULL REFERENCES runs(id),
+            iteration_id INTEGER NOT NULL REFERENCES iterations(id),
+            role TEXT NOT NULL CHECK (role IN ('generator', 'extender')),
+            path TEXT NOT NULL,
+            base_model TEXT NOT NULL,
+            kind TEXT NOT NULL CHECK (kind IN ('full', 'merged', 'adapter')),
+            adapter_path TEXT,
+            data_size INTEGER NOT NULL,
+            train_loss REAL,
+            eval_loss REAL,
+            job_id INTEGER REFERENCES jobs(id),
+            config TEXT NOT NULL DEFAULT '{}',
+            created_at TEXT NOT NULL,
+            UNIQUE (iteration_id, role)
+        )""")

@@ -32,13 +32,13 @@ def sample_row(run, iteration, instruction_id, slot=0, **extra):
 def test_wal_mode_and_migrations_recorded(store):
     assert store.one("PRAGMA journal_mode")["journal_mode"] == "wal"
     applied = store.query("SELECT name FROM _sqlite_migrations")
-    assert [r["name"] for r in applied] == ["001_initial"]
+    assert [r["name"] for r in applied] == ["001_initial", "002_training"]
 
 
 def test_reopening_applies_nothing_twice(tmp_path):
     Store(tmp_path / "a.db").close()
     again = Store(tmp_path / "a.db")
-    assert len(again.query("SELECT * FROM _sqlite_migrations")) == 1
+    assert len(again.query("SELECT * FROM _sqlite_migrations")) == 2
 
 
 def test_create_run_makes_iteration_zero_and_seed_instructions(store, run):
@@ -127,3 +127,30 @@ def test_job_progress_log_and_cancel(store, run):
     assert store.cancel_requested(job)
     store.finish_job(job, "cancelled")
     assert store.get_job(job)["finished_at"] is not None
+
+
+def test_accepted_samples_prefer_the_curators_edit(store, run):
+    iteration = store.latest_iteration(run["id"])
+    ins = store.iteration_instructions(iteration["id"])[0]
+    store.save_samples([sample_row(run, iteration, ins["id"], slot=s, final_expansion=f"Long {s}.") for s in range(3)])
+    a, b, c = [s["id"] for s in store.iteration_samples(iteration["id"])]
+    store.record_decision(a, "accept", edited_text="Edited by hand.")
+    store.record_decision(a, "accept")  # a later plain accept keeps the edit
+    store.record_decision(b, "accept")
+    store.record_decision(c, "accept")
+    store.record_decision(c, "reject", reasons=["other"])
+    rows = store.accepted_samples(iteration["id"])
+    assert [(r["sample_id"], r["final_text"], r["edited"]) for r in rows] == \
+           [(a, "Edited by hand.", True), (b, "Long 1.", False)]
+    assert rows[0]["instruction"] == ins["text"]
+
+
+def test_checkpoint_registry_upserts_per_iteration_and_role(store, run):
+    iteration = store.latest_iteration(run["id"])
+    kwargs = dict(run_id=run["id"], iteration_id=iteration["id"], role="generator", base_model="gen",
+                  kind="merged", data_size=3)
+    store.register_checkpoint(path="/ck/1", **kwargs)
+    store.register_checkpoint(path="/ck/2", train_loss=1.5, **kwargs)
+    [ck] = store.run_checkpoints(run["id"])
+    assert (ck["path"], ck["train_loss"], ck["iteration"]) == ("/ck/2", 1.5, 0)
+    assert set(store.iteration_checkpoints(iteration["id"])) == {"generator"}
