@@ -48,6 +48,21 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--note", default="")
     c.add_argument("--user", default=None, help="curator name (default: the login name)")
 
+    c = sub.add_parser("train", help="fine-tune generator and/or extender on the latest iteration's accepted samples")
+    _db_name(c)
+    c.add_argument("--role", default="both", choices=("generator", "extender", "both"))
+    c.add_argument("--config", help="JSON file of training settings merged over the run's preset")
+    c.add_argument("--accelerate-config", help="run through `accelerate launch` with this config (multi-GPU)")
+    c.add_argument("--quiet", action="store_true", help="do not mirror the trainer's output")
+
+    c = sub.add_parser("loop", help="run K whole iterations unattended: iterate, accept what passed, train")
+    _db_name(c)
+    c.add_argument("--iterations", type=int, required=True)
+    c.add_argument("--auto-accept", action="store_true", required=True,
+                   help="accept every sample that passed the gates, in place of a curator")
+    c.add_argument("--config", help="JSON file of training settings merged over the run's preset")
+    c.add_argument("--quiet", action="store_true")
+
     c = sub.add_parser("status", help="per-iteration counts, curation and word statistics")
     _db_name(c)
     c.add_argument("--json", action="store_true")
@@ -118,6 +133,39 @@ def cmd_review(args) -> None:
     n = review(store, args.name, accept_passing=args.accept_passing, accept=args.accept, reject=args.reject,
                reasons=args.reason, note=args.note, user=user)
     print(f"{n} decisions recorded")
+
+
+def _train_overrides(path: str | None) -> dict | None:
+    from selflengthen.runs import load_config_file
+
+    return load_config_file(path) if path else None
+
+
+def cmd_train(args) -> None:
+    from selflengthen.finetune import run_train_job
+
+    store = _open_store(args.db)
+    checkpoints = run_train_job(store, args.db, args.name, role=args.role, config_overrides=_train_overrides(args.config),
+                                accelerate_config=args.accelerate_config, show_output=not args.quiet)
+    for ck in checkpoints:
+        print(f"{ck['role']}: {ck['path']} ({ck['kind']}, {ck['data_size']} samples, train loss {ck['train_loss']})")
+
+
+def cmd_loop(args) -> None:
+    from selflengthen.finetune import run_train_job
+    from selflengthen.jobs import run_iterate_job
+    from selflengthen.review import review
+
+    if args.iterations < 1:
+        raise SelfLengthenError("--iterations must be at least 1")
+    store = _open_store(args.db)
+    overrides = _train_overrides(args.config)
+    for _ in range(args.iterations):
+        iteration = run_iterate_job(store, args.name, show_progress=not args.quiet)
+        accepted = review(store, args.name, accept_passing=True, user="auto-accept")
+        print(f"iteration {iteration['idx']}: {accepted} samples accepted", flush=True)
+        run_train_job(store, args.db, args.name, config_overrides=overrides, show_output=not args.quiet)
+        print(f"iteration {iteration['idx']}: trained", flush=True)
 
 
 def cmd_status(args) -> None:

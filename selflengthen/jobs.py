@@ -6,7 +6,7 @@ import sys
 import time
 
 from selflengthen.errors import SelfLengthenError
-from selflengthen.pipeline import parse_steps, run_iteration
+from selflengthen.pipeline import current_iteration, parse_steps, run_iteration
 from selflengthen.progress import Cancelled, Reporter
 
 
@@ -60,7 +60,7 @@ def run_iterate_job(store, run_name: str, *, steps: str | None = None, n_instruc
     wanted = parse_steps(steps)
     if n_instructions is not None and n_instructions < 1:
         raise SelfLengthenError("--n-instructions must be at least 1")
-    iteration = store.latest_iteration(run["id"])
+    iteration = current_iteration(store, run)
     job_id = store.start_job("iterate", run_id=run["id"], iteration_id=iteration["id"], command=command)
     reporter = JobReporter(store, job_id, show_progress)
     kwargs = {} if factory is None else {"factory": factory}

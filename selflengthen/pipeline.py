@@ -7,6 +7,7 @@ resumable, so running the iteration again after a crash does only the missing wo
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Callable
 
 from selflengthen.backends import Backend, create_backend
@@ -44,19 +45,40 @@ def default_backend_factory(role: str, model: str, config: RunConfig) -> Backend
 class Backends:
     """Generator and extender, created on first use; one instance when both use the same model."""
 
-    def __init__(self, iteration: dict, config: RunConfig, factory: BackendFactory):
-        self.models = {"generator": iteration["generator_checkpoint"], "extender": iteration["extender_checkpoint"]}
-        self.config, self.factory, self._made = config, factory, {}
+    def __init__(self, run: dict, iteration: dict, config: RunConfig, factory: BackendFactory):
+        # New instructions come from the run's base generator: a checkpoint fine-tuned on long answers
+        # is a worse instruction writer and judge, and the pool should not drift with it.
+        self.models = {"augmenter": run["generator_model"], "generator": iteration["generator_checkpoint"],
+                       "extender": iteration["extender_checkpoint"]}
+        self.config, self.factory, self._made, self.built = config, factory, {}, {}
 
     def get(self, role: str) -> Backend:
         model = self.models[role]
         if model not in self._made:
             self._made[model] = self.factory(role, model, self.config)
+        self.built[role] = self._made[model]
         return self._made[model]
 
     def close(self) -> None:
         for backend in self._made.values():
             backend.close()
+
+
+def current_iteration(store, run: dict) -> dict:
+    """The iteration `iterate` works on: the latest, or, once that one is trained, a new one that uses
+    the checkpoints trained on it (a role not trained keeps the model it had)."""
+    latest = store.latest_iteration(run["id"])
+    if latest["status"] != "trained":
+        return latest
+    trained = store.iteration_checkpoints(latest["id"])
+    models = {}
+    for role in ("generator", "extender"):
+        model = trained[role]["path"] if role in trained else latest[f"{role}_checkpoint"]
+        if role in trained and not Path(model).exists():
+            raise InputError(f"the {role} checkpoint of iteration {latest['idx']} is missing on disk: {model}")
+        models[role] = model
+    return store.create_iteration(run["id"], latest["idx"] + 1, models["generator"], models["extender"],
+                                  run["config"])
 
 
 def iteration_config(iteration: dict, n_instructions: int | None) -> RunConfig:
@@ -73,12 +95,12 @@ def run_iteration(store, run: dict, iteration: dict, steps: list[str], reporter:
     reporter = reporter or Reporter()
     config = iteration_config(iteration, n_instructions)
     store.update_iteration(iteration["id"], status="running", config=config.to_dict())
-    backends = Backends(iteration, config, factory)
+    backends = Backends(run, iteration, config, factory)
     try:
         for step in steps:
             reporter.log(f"step {step} started")
             if step == "augment":
-                run_augment(store, run, iteration, backends.get("generator"), config, reporter)
+                run_augment(store, run, iteration, backends.get("augmenter"), config, reporter)
             elif step == "generate":
                 run_generate(store, run, iteration, backends.get("generator"), config, reporter)
             elif step == "expand":

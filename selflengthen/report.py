@@ -26,6 +26,8 @@ def iteration_status(store, iteration: dict) -> dict:
         "instruction_rejections": store.instruction_counts(iid)["reasons"],
         "generator_checkpoint": iteration["generator_checkpoint"],
         "extender_checkpoint": iteration["extender_checkpoint"],
+        "trained": {role: {k: ck[k] for k in ("path", "kind", "data_size", "train_loss", "eval_loss")}
+                    for role, ck in store.iteration_checkpoints(iid).items()},
     }
 
 
