@@ -63,6 +63,9 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--config", help="JSON file of training settings merged over the run's preset")
     c.add_argument("--quiet", action="store_true")
 
+    c = sub.add_parser("cancel", help="ask the run's running jobs to stop (finished work and checkpoints are kept)")
+    _db_name(c)
+
     c = sub.add_parser("status", help="per-iteration counts, curation and word statistics")
     _db_name(c)
     c.add_argument("--json", action="store_true")
@@ -166,6 +169,16 @@ def cmd_loop(args) -> None:
         print(f"iteration {iteration['idx']}: {accepted} samples accepted", flush=True)
         run_train_job(store, args.db, args.name, config_overrides=overrides, show_output=not args.quiet)
         print(f"iteration {iteration['idx']}: trained", flush=True)
+
+
+def cmd_cancel(args) -> None:
+    store = _open_store(args.db)
+    jobs = store.running_jobs(store.require_run(args.name)["id"])
+    for job in jobs:
+        store.request_cancel(job["id"])
+        print(f"asked job {job['id']} ({job['kind']}, pid {job['pid']}) to stop")
+    if not jobs:
+        print("no running job")
 
 
 def cmd_status(args) -> None:

@@ -96,7 +96,9 @@ def run_train_job(store, db_path, run_name: str, *, role: str = "both", config_o
             store.finish_job(job_id, "failed", str(e))
             raise
         command = build_command(str(spec_path), accelerate_config)
-        store.update_job(job_id, command=subprocess.list2cmdline(command))
+        shown = subprocess.list2cmdline(command)
+        store.update_job(job_id, command=shown)
+        print(f"training the {r} (job {job_id}): {shown}", file=sys.stderr, flush=True)
         _follow(store, job_id, command, show_output)
         checkpoints.append(store.iteration_checkpoints(iteration["id"])[r])
     store.update_iteration(iteration["id"], status="trained")

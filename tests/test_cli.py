@@ -112,3 +112,15 @@ def test_score_command_matches_the_formula(tmp_path):
     assert {k: result[k] for k in ("about", "range", "above", "below")} == \
            {"about": 1.0, "range": 0.5, "above": 0.0, "below": 0.0}
     assert result["overall"] == pytest.approx(0.375)
+
+
+def test_cancel_sets_the_flag_of_running_jobs(tmp_path, untrained_model_dir):
+    from storage import Store
+
+    db = tmp_path / "runs.db"
+    cli("init", "--db", db, "--name", "r", "--model", untrained_model_dir, "--seeds", SEEDS, check=True)
+    assert cli("cancel", "--db", db, "--name", "r", check=True).stdout.strip() == "no running job"
+    store = Store(db)
+    job = store.start_job("iterate", run_id=store.require_run("r")["id"])  # held by this (live) process
+    assert f"asked job {job} (iterate" in cli("cancel", "--db", db, "--name", "r", check=True).stdout
+    assert store.cancel_requested(job)
