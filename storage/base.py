@@ -48,9 +48,26 @@ class Connection:
 
     @contextmanager
     def transaction(self):
-        """All writes inside are committed together or not at all."""
-        with self._lock, self.db.atomic():
-            yield self.db
+        """All writes inside are committed together or not at all.
+
+        The outermost transaction starts with BEGIN IMMEDIATE: it takes the write lock up front, waiting
+        up to the busy timeout for another process's writer. A deferred BEGIN that reads first would fail
+        at once with "database is locked" when another process wrote in between. Nested ones are savepoints.
+        """
+        with self._lock:
+            conn = self.db.conn
+            if conn.in_transaction:
+                with self.db.atomic():
+                    yield self.db
+                return
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self.db
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
 
     def query(self, sql: str, params=()) -> list[dict]:
         with self._lock:

@@ -154,3 +154,19 @@ def test_checkpoint_registry_upserts_per_iteration_and_role(store, run):
     [ck] = store.run_checkpoints(run["id"])
     assert (ck["path"], ck["train_loss"], ck["iteration"]) == ("/ck/2", 1.5, 0)
     assert set(store.iteration_checkpoints(iteration["id"])) == {"generator"}
+
+
+def test_writers_in_two_processes_wait_for_each_other(tmp_path, run):
+    """Concurrent read-then-write transactions from two processes: none fails with 'database is locked'."""
+    db = tmp_path / "t.db"
+    code = ("import sys; from storage import Store\n"
+            "s = Store(sys.argv[1]); job = s.create_job('x', run_id=1)\n"
+            "for i in range(150):\n"
+            "    s.update_job(job, done=i); s.log_job(job, str(i))\n"
+            "s.finish_job(job, 'done')\n")
+    env = {**os.environ, "PYTHONPATH": str(__import__("conftest").ROOT)}
+    procs = [subprocess.Popen([sys.executable, "-c", code, str(db)], env=env, stderr=subprocess.PIPE, text=True)
+             for _ in range(3)]
+    errors = [p.communicate(timeout=120)[1] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0, 0], errors
+    assert [j["status"] for j in Store(db).list_jobs(run["id"])] == ["done"] * 3
