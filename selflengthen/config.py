@@ -155,8 +155,30 @@ class BackendConfig:
         validate_fields(self)
 
 
+class JsonConfig:
+    """JSON round trip for a top-level config dataclass (validated on the way in)."""
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, data: dict):
+        return build_dataclass(cls, data)
+
+    @classmethod
+    def from_json(cls, text: str):
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as e:
+            raise ConfigError(f"config is not valid JSON: {e}") from None
+        return cls.from_dict(data)
+
+
 @dataclass
-class RunConfig:
+class RunConfig(JsonConfig):
     preset: str = _f("paper", "Preset this config started from.")
     seed: int = _f(0, "Seed of every random choice (few-shot picks, sampling, drop-short).")
     sampling: SamplingConfig = field(default_factory=SamplingConfig)
@@ -168,24 +190,6 @@ class RunConfig:
 
     def __post_init__(self):
         validate_fields(self)
-
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
-
-    def to_json(self) -> str:
-        return json.dumps(self.to_dict(), indent=2, sort_keys=True)
-
-    @classmethod
-    def from_dict(cls, data: dict) -> "RunConfig":
-        return build_dataclass(cls, data)
-
-    @classmethod
-    def from_json(cls, text: str) -> "RunConfig":
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as e:
-            raise ConfigError(f"config is not valid JSON: {e}") from None
-        return cls.from_dict(data)
 
 
 def build_dataclass(cls, data, path: str = ""):

@@ -53,7 +53,7 @@ def check_model_on_disk(model: str, what: str) -> None:
 
 def prepare_spec(store, db_path, run: dict, iteration: dict, role: str, config, samples: list[dict], job_id: int):
     """Write the role's training data and spec; returns (spec path, spec)."""
-    from selflengthen.train import TrainSpec, extender_rows, generator_rows, write_training_data
+    from selflengthen.training import TrainSpec, extender_rows, generator_rows, write_training_data
 
     out = training_dir(db_path, run["name"], iteration["idx"], role)
     out.mkdir(parents=True, exist_ok=True)
@@ -74,7 +74,7 @@ def prepare_spec(store, db_path, run: dict, iteration: dict, role: str, config, 
 def run_train_job(store, db_path, run_name: str, *, role: str = "both", config_overrides: dict | None = None,
                   accelerate_config: str | None = None, show_output: bool = True) -> list[dict]:
     """Train the requested roles on the latest iteration's accepted samples; returns their checkpoints."""
-    from selflengthen.train import build_command, train_preset
+    from selflengthen.training import build_command, train_preset
 
     run = store.require_run(run_name)
     iteration = store.latest_iteration(run["id"])

@@ -34,7 +34,7 @@ class JobsMixin:
 
     def start_job(self, kind: str, *, run_id: int, iteration_id: int | None = None, command: str = "") -> int:
         """Create a running job unless another live job holds the run (check and insert in one transaction)."""
-        with self.transaction() as db:
+        with self.transaction():
             busy = self.running_jobs(run_id)
             if busy:
                 job = busy[0]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 import random
 
-from selflengthen.backends.base import Completion, Prompt
+from selflengthen.backends.base import Prompt
 from selflengthen.backends.fake import ScriptedBackend
 
 VOCABULARY = [f"topic{i}" for i in range(300)]

@@ -12,7 +12,6 @@ from selflengthen.finetune import parse_roles, run_train_job, training_dir
 from selflengthen.jobs import run_iterate_job
 from selflengthen.pipeline import current_iteration, default_backend_factory
 from selflengthen.review import review
-from selflengthen.seeds import load_seeds
 from storage import Store, StoreError
 from test_cli import cli
 
