@@ -50,13 +50,12 @@ class Backends:
         # is a worse instruction writer and judge, and the pool should not drift with it.
         self.models = {"augmenter": run["generator_model"], "generator": iteration["generator_checkpoint"],
                        "extender": iteration["extender_checkpoint"]}
-        self.config, self.factory, self._made, self.built = config, factory, {}, {}
+        self.config, self.factory, self._made = config, factory, {}
 
     def get(self, role: str) -> Backend:
         model = self.models[role]
         if model not in self._made:
             self._made[model] = self.factory(role, model, self.config)
-        self.built[role] = self._made[model]
         return self._made[model]
 
     def close(self) -> None:

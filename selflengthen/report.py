@@ -10,11 +10,12 @@ def iteration_status(store, iteration: dict) -> dict:
     verdicts = store.verdict_counts(iid)
     samples = sum(statuses.values())
     accepted, rejected = verdicts.get("accept", 0), verdicts.get("reject", 0)
+    instructions = store.instruction_counts(iid)
     return {
         "index": iteration["idx"],
         "status": iteration["status"],
         "steps_done": iteration["steps_done"],
-        "instructions": store.instruction_counts(iid)["accepted"],
+        "instructions": instructions["accepted"],
         "samples": samples,
         "passed": statuses.get("kept", 0),
         "accepted": accepted,
@@ -23,7 +24,7 @@ def iteration_status(store, iteration: dict) -> dict:
         "sample_status": statuses,
         **store.word_stats(iid),
         "gate_rejections": store.rejection_counts(iid),
-        "instruction_rejections": store.instruction_counts(iid)["reasons"],
+        "instruction_rejections": instructions["reasons"],
         "generator_checkpoint": iteration["generator_checkpoint"],
         "extender_checkpoint": iteration["extender_checkpoint"],
         "trained": {role: {k: ck[k] for k in ("path", "kind", "data_size", "train_loss", "eval_loss")}

@@ -12,6 +12,7 @@ from pathlib import Path
 from selflengthen.backends.base import Backend, Completion, GenerationParams, Prompt
 from selflengthen.backends.chat import batch_seed, first_line, render_prompt
 from selflengthen.errors import BackendError
+from selflengthen.models import looks_like_path
 
 
 class TransformersBackend(Backend):
@@ -119,7 +120,7 @@ def resolve_model(model: str) -> str:
     path = Path(model).expanduser()
     if path.exists():
         return str(path.resolve())
-    if model.startswith(("/", ".", "~")) or model.count("/") > 1 or "\\" in model:
+    if looks_like_path(model):
         raise BackendError(f"model path not found: {model}")
     return model  # "org/name": a hub id, loaded (or refused) by transformers
 
