@@ -72,7 +72,7 @@ def build_demo_model(out_dir, *, seed: int = 0, steps: int | None = None, log: L
     return out
 
 
-def render_prompt(messages: list[dict]) -> str:
+def render_chatml_prompt(messages: list[dict]) -> str:
     """What CHAT_TEMPLATE renders with add_generation_prompt=True (a plain-Python twin, for speed)."""
     turns = "".join(f"<|im_start|>{m['role']}\n{m['content']}<|im_end|>\n" for m in messages)
     return turns + "<|im_start|>assistant\n"
@@ -238,7 +238,7 @@ def _examples(tokenizer, rng: random.Random, n_tokens: int, mix: dict) -> list[t
     examples, total = [], 0
     while total < n_tokens:
         chats = [demo_corpus.make_chat(rng, mix) for _ in range(256)]
-        prompts = tokenizer([render_prompt(m) for m, _ in chats], add_special_tokens=False)["input_ids"]
+        prompts = tokenizer([render_chatml_prompt(m) for m, _ in chats], add_special_tokens=False)["input_ids"]
         answers = tokenizer([a + tokenizer.eos_token for _, a in chats], add_special_tokens=False)["input_ids"]
         for prompt, answer in zip(prompts, answers):
             examples.append((prompt + answer, [-100] * len(prompt) + answer))

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from selflengthen import demo_corpus
-from selflengthen.demo_model import CHAT_TEMPLATE, build_demo_model, build_tokenizer, render_prompt
+from selflengthen.demo_model import CHAT_TEMPLATE, build_demo_model, build_tokenizer, render_chatml_prompt
 from selflengthen.expansion import build_expand_prompt, join_stage2, stage2_prefill
 from selflengthen.gates import ends_with_punctuation, repeated_ngram
 from selflengthen.instructions import (build_judge_prompt, build_new_instruction_prompt, build_response_prompt,
@@ -69,7 +69,7 @@ def test_chat_template_is_chatml_with_generation_marks(untrained_model_dir):
     assert tokenizer.apply_chat_template(chat, tokenize=False) == (
         "<|im_start|>user\nHi?<|im_end|>\n<|im_start|>assistant\nYes.<|im_end|>\n")
     prompt = tokenizer.apply_chat_template(chat[:1], tokenize=False, add_generation_prompt=True)
-    assert prompt == render_prompt(chat[:1]) == "<|im_start|>user\nHi?<|im_end|>\n<|im_start|>assistant\n"
+    assert prompt == render_chatml_prompt(chat[:1]) == "<|im_start|>user\nHi?<|im_end|>\n<|im_start|>assistant\n"
     encoded = tokenizer.apply_chat_template(chat, return_dict=True, return_assistant_tokens_mask=True)
     trained = [i for i, m in zip(encoded["input_ids"], encoded["assistant_masks"]) if m]
     assert tokenizer.decode(trained) == "Yes.<|im_end|>"
@@ -83,7 +83,7 @@ def test_training_tokens_match_the_chat_template(untrained_model_dir):
     rng = random.Random(0)
     for _ in range(20):
         messages, answer = demo_corpus.make_chat(rng)
-        apart = (tokenizer(render_prompt(messages), add_special_tokens=False)["input_ids"]
+        apart = (tokenizer(render_chatml_prompt(messages), add_special_tokens=False)["input_ids"]
                  + tokenizer(answer + "<|im_end|>", add_special_tokens=False)["input_ids"])
         chat = messages + [{"role": "assistant", "content": answer}]
         whole = tokenizer.apply_chat_template(chat, return_dict=True)["input_ids"]
