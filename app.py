@@ -1,20 +1,23 @@
-"""Self-Lengthen Studio: the composition root (store + demo model + UI).
+"""Self-Lengthen Studio: the composition root (store + job worker + UI).
 
-    python app.py [--db data/studio.db] [--host 127.0.0.1] [--port 7860]
+    python app.py [--db data/studio.db] [--host 127.0.0.1] [--port 7860] [--auth USER:PASS ...]
 
-On first start it builds the offline demo model under ./data/ and creates a 'demo' run on it, so a
-newcomer can follow the loop with no setup: run `python -m selflengthen iterate --db data/studio.db
---name demo` and watch the Overview tab.
+Environment twins: SELFLENGTHEN_DB, SELFLENGTHEN_HOST, SELFLENGTHEN_PORT and SELFLENGTHEN_AUTH
+("alice:secret,bob:pw"). On first start it builds the offline demo model under the database's folder and
+creates a 'demo' run on it, so a newcomer can click through the whole loop with no setup.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent
 DEMO_SEEDS = ROOT / "selflengthen" / "data" / "demo_seeds.jsonl"
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+TABS = ("runs", "iterate", "review", "train", "insights", "compare")
 
 
 def ensure_demo_run(store, data_dir: Path) -> None:
@@ -27,23 +30,73 @@ def ensure_demo_run(store, data_dir: Path) -> None:
         return
     model_dir = data_dir / "demo-model"
     if not (model_dir / "config.json").exists():
-        print(f"building the demo model in {model_dir} (first start only) ...", flush=True)
+        print(f"building the demo model in {model_dir} (first start only, about 30 s) ...", flush=True)
         build_demo_model(model_dir)
     seeds = [s.to_dict() for s in load_seeds(DEMO_SEEDS)]
     config = preset_config("demo")
     store.create_run("demo", str(model_dir), str(model_dir), config.backend.name, "demo", config.to_dict(), seeds)
 
 
-def build_app(store):
-    """The Gradio app over one store (its connection is shared by handler threads behind a lock)."""
+def parse_auth(values: list[str]) -> list[tuple[str, str]]:
+    """USER:PASS pairs from --auth values (each may hold several, comma-separated).
+
+    >>> parse_auth(["alice:a:b", "bob:pw,carol:x"])
+    [('alice', 'a:b'), ('bob', 'pw'), ('carol', 'x')]
+    """
+    pairs = []
+    for value in values:
+        for item in filter(None, (v.strip() for v in value.split(","))):
+            user, sep, password = item.partition(":")
+            if not sep or not user or not password:
+                raise SystemExit(f"error: --auth needs USER:PASS (got {item.split(':')[0]!r}:...)")
+            pairs.append((user, password))
+    return pairs
+
+
+def exposure_warning(host: str, auth: list) -> str | None:
+    """The loud warning shown when the dashboard listens beyond this machine without a login."""
+    if host in LOOPBACK or auth:
+        return None
+    return (f"WARNING: the dashboard listens on {host} WITHOUT --auth: anyone who can reach this port can read "
+            "every run, record decisions and start jobs. Add --auth USER:PASS or bind to 127.0.0.1.")
+
+
+def build_app(store, db_path: str | Path | None = None, *, auth: bool = False, warning: str | None = None):
+    """The Gradio app over one store: a run picker above one tab per step of the loop."""
     import gradio as gr
 
-    from ui.overview import build_overview_tab
+    from selflengthen.worker import Worker
+    from ui import compare, insights, iterate, review, runs, train
+    from ui.common import Studio, run_names
 
+    db_path = Path(db_path or store.path)
+    studio = Studio(store=store, db_path=db_path, worker=Worker(store, cwd=str(ROOT)), auth=auth)
     with gr.Blocks(title="Self-Lengthen Studio") as demo:
-        gr.Markdown("# Self-Lengthen Studio")
-        build_overview_tab(store)
+        with gr.Row(equal_height=True):
+            gr.Markdown("# Self-Lengthen Studio")
+            run = gr.Dropdown(label="Run", choices=run_names(store), elem_id="run-select", interactive=True,
+                              scale=0, min_width=260)
+        if warning:
+            gr.Markdown(f"**{warning}**", elem_id="exposure-warning")
+        with gr.Tabs(elem_id="tabs"):
+            for module in (runs, iterate, review, train, insights, compare):
+                module.build_tab(studio, run)
+        demo.load(lambda current: gr.update(choices=run_names(store), value=current or _first_run(store)),
+                  run, run, queue=False)
+    demo.studio = studio
     return demo
+
+
+def _first_run(store) -> str | None:
+    runs = store.list_runs()
+    return runs[0]["name"] if runs else None
+
+
+def launch_options() -> dict:
+    """`launch()` arguments the app needs besides host and port (the keyboard shortcuts script)."""
+    from ui.hotkeys import HEAD
+
+    return {"head": HEAD}
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -51,13 +104,22 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--db", default=os.environ.get("SELFLENGTHEN_DB", "data/studio.db"))
     parser.add_argument("--host", default=os.environ.get("SELFLENGTHEN_HOST", "127.0.0.1"))
     parser.add_argument("--port", type=int, default=int(os.environ.get("SELFLENGTHEN_PORT", "7860")))
+    parser.add_argument("--auth", action="append", default=[], metavar="USER:PASS",
+                        help="require a login (repeatable; env SELFLENGTHEN_AUTH='u:p,u2:p2')")
+    parser.add_argument("--no-demo", action="store_true", help="do not build the demo model and run on first start")
     args = parser.parse_args(argv)
+    auth = parse_auth(args.auth or [os.environ.get("SELFLENGTHEN_AUTH", "")])
+    warning = exposure_warning(args.host, auth)
+    if warning:
+        print(f"\n{'!' * 100}\n{warning}\n{'!' * 100}\n", file=sys.stderr, flush=True)
     from storage import Store
 
     db_path = Path(args.db)
     store = Store(db_path)
-    ensure_demo_run(store, db_path.parent)
-    build_app(store).launch(server_name=args.host, server_port=args.port)
+    if not args.no_demo:
+        ensure_demo_run(store, db_path.parent)
+    demo = build_app(store, db_path, auth=bool(auth), warning=warning)
+    demo.launch(server_name=args.host, server_port=args.port, auth=auth or None, **launch_options())
 
 
 if __name__ == "__main__":

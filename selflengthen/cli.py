@@ -70,6 +70,20 @@ def _parser() -> argparse.ArgumentParser:
     _db_name(c)
     c.add_argument("--json", action="store_true")
 
+    c = sub.add_parser("compare", help="answer one instruction with two iterations' generators, side by side")
+    _db_name(c)
+    c.add_argument("--iterations", required=True, help="two iteration indexes, e.g. 0,2")
+    c.add_argument("--instruction", required=True)
+    c.add_argument("--max-new-tokens", type=int, help="default: the run's generate.max_new_tokens")
+    c.add_argument("--json", action="store_true")
+
+    c = sub.add_parser("chat", help="one reply from a model or checkpoint (local directory or hub id)")
+    c.add_argument("--model", required=True)
+    c.add_argument("--message", required=True)
+    c.add_argument("--max-new-tokens", type=int, default=256)
+    c.add_argument("--temperature", type=float, default=0.7)
+    c.add_argument("--seed", type=int, default=0)
+
     c = sub.add_parser("score", help="LonGen length-following score of a JSONL file (type, constraint, response)")
     c.add_argument("file")
     c.add_argument("--json", action="store_true")
@@ -187,6 +201,27 @@ def cmd_status(args) -> None:
     store = _open_store(args.db)
     status = run_status(store, store.require_run(args.name))
     print(json.dumps(status, indent=2, ensure_ascii=False) if args.json else format_status(status))
+
+
+def cmd_compare(args) -> None:
+    from selflengthen.compare import parse_iteration_pair, run_compare_job
+
+    store = _open_store(args.db)
+    a, b = parse_iteration_pair(args.iterations)
+    row = run_compare_job(store, args.name, a, b, args.instruction, max_new_tokens=args.max_new_tokens)
+    if args.json:
+        print(json.dumps(row, ensure_ascii=False))
+        return
+    for side in ("a", "b"):
+        print(f"--- iteration {row['iteration_' + side]} ({row['words_' + side]} words; {row['model_' + side]})")
+        print(row["response_" + side])
+
+
+def cmd_chat(args) -> None:
+    from selflengthen.chat import chat_reply
+
+    print(chat_reply(args.model, [{"role": "user", "content": args.message}], max_new_tokens=args.max_new_tokens,
+                     temperature=args.temperature, seed=args.seed))
 
 
 def cmd_score(args) -> None:

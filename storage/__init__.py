@@ -5,13 +5,16 @@ Open with ``Store(path)``; every multi-row write is one transaction and re-runs 
 
 from storage.base import Connection, StoreError
 from storage.checkpoints import CheckpointsMixin
+from storage.comparisons import ComparisonsMixin
 from storage.decisions import DecisionsMixin
 from storage.jobs import JobsMixin
+from storage.review import ReviewMixin
 from storage.runs import RunsMixin
 from storage.samples import SamplesMixin
 
 
-class Store(RunsMixin, SamplesMixin, DecisionsMixin, JobsMixin, CheckpointsMixin, Connection):
+class Store(RunsMixin, SamplesMixin, DecisionsMixin, ReviewMixin, JobsMixin, CheckpointsMixin, ComparisonsMixin,
+            Connection):
     """All stored state of Self-Lengthen Studio, behind named functions."""
 
 

@@ -33,12 +33,17 @@ class JobsMixin:
             }).last_pk
 
     def start_job(self, kind: str, *, run_id: int, iteration_id: int | None = None, command: str = "") -> int:
-        """Create a running job unless another live job holds the run (check and insert in one transaction)."""
+        """Create a running job unless another live job exists (check and insert in one transaction).
+
+        One job at a time for the whole store: generation, expansion and training share the machine.
+        """
         with self.transaction():
-            busy = self.running_jobs(run_id)
+            busy = self.live_jobs()
             if busy:
                 job = busy[0]
-                raise StoreError(f"job {job['id']} ({job['kind']}) is already running for this run (pid {job['pid']})")
+                where = "this run" if job["run_id"] == run_id else f"run {job['run_name']!r}"
+                raise StoreError(f"job {job['id']} ({job['kind']}) is already running for {where} (pid {job['pid']});"
+                                 " wait for it or cancel it")
             return self.create_job(kind, run_id=run_id, iteration_id=iteration_id, command=command)
 
     def get_job(self, job_id: int) -> dict | None:
@@ -48,6 +53,11 @@ class JobsMixin:
         """Progress (stage, done, total, metrics dict, pid) and a heartbeat, in one small write."""
         if "metrics" in fields:
             fields["metrics"] = dumps(fields["metrics"])
+        if "stage" in fields:  # a new stage restarts the clock its ETA is measured from
+            current = self.one("SELECT stage FROM jobs WHERE id = ?", [job_id])
+            if current is not None and current["stage"] != fields["stage"]:
+                fields.setdefault("stage_started_at", now())
+                fields.setdefault("stage_start_done", fields.get("done", 0))
         with self.transaction() as db:
             db.table("jobs").update(job_id, {**fields, "heartbeat_at": now()})
 
@@ -71,7 +81,12 @@ class JobsMixin:
 
     def running_jobs(self, run_id: int) -> list[dict]:
         """Jobs of the run still marked running; ones whose process died are marked 'interrupted' first."""
-        rows = self.query("SELECT * FROM jobs WHERE run_id = ? AND status = 'running' ORDER BY id", [run_id])
+        return [job for job in self.live_jobs() if job["run_id"] == run_id]
+
+    def live_jobs(self) -> list[dict]:
+        """Every job still marked running whose process is alive (dead ones become 'interrupted')."""
+        rows = self.query("SELECT j.*, r.name AS run_name FROM jobs j LEFT JOIN runs r ON r.id = j.run_id"
+                          " WHERE j.status = 'running' ORDER BY j.id")
         alive = []
         for job in rows:
             if pid_alive(job["pid"]):
@@ -79,6 +94,12 @@ class JobsMixin:
             else:
                 self.finish_job(job["id"], "interrupted", "the process ended without finishing (killed or crashed)")
         return alive
+
+    def latest_job(self, run_id: int, kind_prefix: str = "") -> dict | None:
+        """The run's most recent job (of kinds starting with `kind_prefix`), after marking dead ones."""
+        self.live_jobs()
+        return self.one("SELECT * FROM jobs WHERE run_id = ? AND kind LIKE ? ORDER BY id DESC LIMIT 1",
+                        [run_id, kind_prefix + "%"])
 
     def list_jobs(self, run_id: int) -> list[dict]:
         return self.query("SELECT * FROM jobs WHERE run_id = ? ORDER BY id", [run_id])

@@ -170,3 +170,32 @@ def m002_training(db):
             created_at TEXT NOT NULL,
             UNIQUE (iteration_id, role)
         )""")
+
+
+@migrations(name="003_dashboard")
+def m003_dashboard(db):
+    # How many curators see each sample (the guidelines column exists since 001).
+    db.execute("ALTER TABLE runs ADD COLUMN overlap INTEGER NOT NULL DEFAULT 1")
+    # Per-stage progress origin of a job, so an ETA can be derived from its own rate.
+    db.execute("ALTER TABLE jobs ADD COLUMN stage_started_at TEXT")
+    db.execute("ALTER TABLE jobs ADD COLUMN stage_start_done INTEGER NOT NULL DEFAULT 0")
+    db.execute("CREATE INDEX jobs_by_status ON jobs (status)")
+    db.execute("CREATE INDEX decisions_by_user ON decisions (iteration_id, user, sample_id, id)")
+    # One instruction answered by two iterations' generators, side by side.
+    db.execute("""
+        CREATE TABLE comparisons (
+            id INTEGER PRIMARY KEY,
+            run_id INTEGER NOT NULL REFERENCES runs(id),
+            job_id INTEGER REFERENCES jobs(id),
+            instruction TEXT NOT NULL,
+            iteration_a INTEGER NOT NULL,
+            iteration_b INTEGER NOT NULL,
+            model_a TEXT NOT NULL,
+            model_b TEXT NOT NULL,
+            response_a TEXT,
+            response_b TEXT,
+            words_a INTEGER,
+            words_b INTEGER,
+            created_at TEXT NOT NULL
+        )""")
+    db.execute("CREATE INDEX comparisons_by_run ON comparisons (run_id, id)")

@@ -60,6 +60,15 @@ class RunsMixin:
     def list_runs(self) -> list[dict]:
         return [_run(r) for r in self.query("SELECT * FROM runs ORDER BY id")]
 
+    def set_curation(self, run_id: int, *, guidelines: str | None = None, overlap: int | None = None) -> None:
+        """Curation settings of a run: the guidelines (markdown) and how many curators see each sample."""
+        row = {k: v for k, v in {"guidelines": guidelines, "overlap": overlap}.items() if v is not None}
+        if overlap is not None and not (isinstance(overlap, int) and 1 <= overlap <= 10):
+            raise StoreError(f"overlap must be a whole number from 1 to 10 (got {overlap!r})")
+        if row:
+            with self.transaction() as db:
+                db.table("runs").update(run_id, row)
+
     # -- iterations ---------------------------------------------------------------------------
     def _insert_iteration(self, db, run_id, idx, generator, extender, config) -> int:
         stamp = now()

@@ -1,0 +1,145 @@
+"""The dashboard's one job worker: runs the CLI's own commands in a subprocess, one chain at a time.
+
+Every long action the UI offers is the command-line twin run as `python -m selflengthen ...`, so the
+exact command can be shown and re-run by hand. The commands write durable progress to the store (the UI
+polls that); the worker only keeps what the store cannot know yet: the command being started, and the
+output of one that failed before it created its job row (a bad argument, a missing model).
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import subprocess
+import sys
+import threading
+import time
+from collections import deque
+
+from selflengthen.errors import InputError
+
+TAIL_LINES = 200
+
+
+def cli_command(*args: str) -> list[str]:
+    """The argument list of a `python -m selflengthen` command run with this interpreter.
+
+    >>> cli_command("status", "--db", "x.db")[1:]
+    ['-m', 'selflengthen', 'status', '--db', 'x.db']
+    """
+    return [sys.executable, "-m", "selflengthen", *args]
+
+
+def shown(command: list[str]) -> str:
+    """A command as a user would type it (the interpreter path shortened to `python`).
+
+    >>> shown([sys.executable, "-m", "selflengthen", "iterate", "--name", "my run"])
+    "python -m selflengthen iterate --name 'my run'"
+    """
+    head = ["python"] if command and command[0] == sys.executable else command[:1]
+    return " ".join(shlex.quote(part) for part in head + command[1:])
+
+
+class Worker:
+    """Runs chains of commands (e.g. train, then iterate) one command at a time, one chain at a time."""
+
+    def __init__(self, store, cwd: str | None = None):
+        self.store, self.cwd = store, cwd
+        self._lock = threading.Lock()
+        self._proc: subprocess.Popen | None = None
+        self._thread: threading.Thread | None = None
+        self._cancel = False
+        self.label, self.commands, self.step = "", [], 0
+        self.output: deque[str] = deque(maxlen=TAIL_LINES)
+        self.returncode: int | None = None
+        self.error = ""
+        self.started_at: float | None = None
+        self.finished_at: float | None = None
+
+    def busy_reason(self) -> str | None:
+        """Why nothing can start now (a chain of ours, or a live job of any process), else None."""
+        if self._thread is not None and self._thread.is_alive():
+            return f"'{self.label}' is still running ({shown(self.commands[self.step])})"
+        live = self.store.live_jobs()
+        if live:
+            job = live[0]
+            return f"job {job['id']} ({job['kind']}) of run '{job['run_name']}' is running (pid {job['pid']})"
+        return None
+
+    def launch(self, label: str, commands: list[list[str]]) -> None:
+        """Start the chain in the background; refuses while anything else runs."""
+        with self._lock:
+            reason = self.busy_reason()
+            if reason:
+                raise InputError(f"cannot start '{label}': {reason}")
+            self.label, self.commands, self.step = label, commands, 0
+            self.output.clear()
+            self.returncode, self.error, self._cancel = None, "", False
+            self.started_at, self.finished_at = time.time(), None
+            self._thread = threading.Thread(target=self._run_chain, name=f"worker:{label}", daemon=True)
+            self._thread.start()
+
+    def cancel(self) -> list[int]:
+        """Stop after the current command and ask every live job to stop; returns the job ids asked."""
+        self._cancel = True
+        jobs = self.store.live_jobs()
+        for job in jobs:
+            self.store.request_cancel(job["id"])
+        return [job["id"] for job in jobs]
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Wait for the chain to end; True when it has."""
+        thread = self._thread
+        if thread is not None:
+            thread.join(timeout)
+        return thread is None or not thread.is_alive()
+
+    def state(self) -> dict:
+        """What the UI shows about the chain (plain data)."""
+        running = self._thread is not None and self._thread.is_alive()
+        return {
+            "label": self.label, "running": running, "step": self.step, "steps": len(self.commands),
+            "command": shown(self.commands[self.step]) if self.commands else "",
+            "commands": [shown(c) for c in self.commands], "returncode": self.returncode,
+            "error": self.error, "output": "\n".join(self.output), "cancelled": self._cancel,
+            "started_at": self.started_at, "finished_at": self.finished_at,
+        }
+
+    def _run_chain(self) -> None:
+        try:
+            for i, command in enumerate(self.commands):
+                self.step = i
+                if self._cancel:
+                    self.error = "cancelled before this step started"
+                    break
+                self.returncode = self._run(command)
+                if self.returncode != 0:
+                    self.error = _last_error(self.output) or f"exited with code {self.returncode}"
+                    break
+        except OSError as e:  # the interpreter itself could not start
+            self.returncode, self.error = -1, f"could not start: {e}"
+        finally:
+            self.finished_at = time.time()
+
+    def _run(self, command: list[str]) -> int:
+        self.output.append(f"$ {shown(command)}")
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1,
+                                cwd=self.cwd, env=env, errors="replace")
+        self._proc = proc
+        for line in proc.stdout:
+            # Progress bars redraw with carriage returns: keep the last redraw of each line.
+            self.output.append(line.rstrip("\n").split("\r")[-1])
+        return proc.wait()
+
+
+def _last_error(lines) -> str:
+    """The CLI's one-line `error: ...` message, if the output has one.
+
+    >>> _last_error(["$ python -m selflengthen iterate", "error: no run named 'x' in db"])
+    "no run named 'x' in db"
+    """
+    for line in reversed(list(lines)):
+        if line.startswith("error: "):
+            return line[len("error: "):]
+    return ""

@@ -1,0 +1,55 @@
+"""What every tab shares: the studio context (store, database path, job worker) and small helpers."""
+
+from __future__ import annotations
+
+import html
+from dataclasses import dataclass
+from pathlib import Path
+
+import gradio as gr
+
+from selflengthen.worker import Worker
+
+
+@dataclass
+class Studio:
+    """The composition root's parts, handed to every tab builder."""
+
+    store: object
+    db_path: Path
+    worker: Worker
+    auth: bool = False
+
+
+def user_of(request: gr.Request | None) -> str:
+    """The logged-in curator (with --auth), else '' (decisions then carry no user)."""
+    return (getattr(request, "username", None) or "") if request is not None else ""
+
+
+def run_names(store) -> list[str]:
+    return [r["name"] for r in store.list_runs()]
+
+
+def escape(text) -> str:
+    """Model text made inert for gr.HTML: every <, >, &, quote escaped.
+
+    >>> escape('<img src=x onerror="alert(1)">')
+    '&lt;img src=x onerror=&quot;alert(1)&quot;&gt;'
+    """
+    return html.escape("" if text is None else str(text), quote=True)
+
+
+def format_seconds(seconds: float | None) -> str:
+    """A short duration for progress lines.
+
+    >>> [format_seconds(s) for s in (None, 42, 125, 7300)]
+    ['-', '42 s', '2 min 5 s', '2 h 1 min']
+    """
+    if seconds is None:
+        return "-"
+    seconds = int(round(seconds))
+    if seconds < 60:
+        return f"{seconds} s"
+    if seconds < 3600:
+        return f"{seconds // 60} min {seconds % 60} s"
+    return f"{seconds // 3600} h {seconds % 3600 // 60} min"

@@ -1,0 +1,10 @@
+"""Compare tab (placeholder until built)."""
+
+from __future__ import annotations
+
+import gradio as gr
+
+
+def build_tab(studio, run) -> None:
+    with gr.Tab("Compare", id="compare"):
+        gr.Markdown("Coming soon.")

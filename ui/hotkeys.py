@@ -1,0 +1,3 @@
+"""Keyboard shortcuts for the Review tab (placeholder)."""
+
+HEAD = ""

@@ -1,0 +1,10 @@
+"""Insights tab (placeholder until built)."""
+
+from __future__ import annotations
+
+import gradio as gr
+
+
+def build_tab(studio, run) -> None:
+    with gr.Tab("Insights", id="insights"):
+        gr.Markdown("Coming soon.")

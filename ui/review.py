@@ -1,0 +1,10 @@
+"""Review tab (placeholder until built)."""
+
+from __future__ import annotations
+
+import gradio as gr
+
+
+def build_tab(studio, run) -> None:
+    with gr.Tab("Review", id="review"):
+        gr.Markdown("Coming soon.")

@@ -1,0 +1,10 @@
+"""Runs tab (placeholder until built)."""
+
+from __future__ import annotations
+
+import gradio as gr
+
+
+def build_tab(studio, run) -> None:
+    with gr.Tab("Runs", id="runs"):
+        gr.Markdown("Coming soon.")

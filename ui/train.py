@@ -1,0 +1,10 @@
+"""Train tab (placeholder until built)."""
+
+from __future__ import annotations
+
+import gradio as gr
+
+
+def build_tab(studio, run) -> None:
+    with gr.Tab("Train", id="train"):
+        gr.Markdown("Coming soon.")
