@@ -63,6 +63,11 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--config", help="JSON file of training settings merged over the run's preset")
     c.add_argument("--quiet", action="store_true")
 
+    c = sub.add_parser("curation", help="show or set a run's curation guidelines (markdown) and overlap")
+    _db_name(c)
+    c.add_argument("--guidelines", metavar="FILE", help="markdown file curators see beside each sample")
+    c.add_argument("--overlap", type=int, help="how many curators see each sample (1-10)")
+
     c = sub.add_parser("cancel", help="ask the run's running jobs to stop (finished work and checkpoints are kept)")
     _db_name(c)
 
@@ -183,6 +188,23 @@ def cmd_loop(args) -> None:
         print(f"iteration {iteration['idx']}: {accepted} samples accepted", flush=True)
         run_train_job(store, args.db, args.name, config_overrides=overrides, show_output=not args.quiet)
         print(f"iteration {iteration['idx']}: trained", flush=True)
+
+
+def _read_markdown(path: str) -> str:
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise SelfLengthenError(f"cannot read {path}: {e}") from None
+
+
+def cmd_curation(args) -> None:
+    store = _open_store(args.db)
+    run = store.require_run(args.name)
+    guidelines = _read_markdown(args.guidelines) if args.guidelines else None
+    store.set_curation(run["id"], guidelines=guidelines, overlap=args.overlap)
+    run = store.require_run(args.name)
+    print(f"overlap: {run['overlap']} curator(s) per sample")
+    print(run["guidelines"] or "(no guidelines)")
 
 
 def cmd_cancel(args) -> None:

@@ -46,12 +46,13 @@ class Worker:
     def __init__(self, store, cwd: str | None = None):
         self.store, self.cwd = store, cwd
         self._lock = threading.Lock()
+        self._proc_lock = threading.Lock()  # cancel and process start never interleave
         self._proc: subprocess.Popen | None = None
         self._thread: threading.Thread | None = None
         self._cancel = False
         self.label, self.commands, self.step = "", [], 0
         self.output: deque[str] = deque(maxlen=TAIL_LINES)
-        self.returncode: int | None = None
+        self.returncode: int | None = None  # of the last command run
         self.error = ""
         self.started_at: float | None = None
         self.finished_at: float | None = None
@@ -80,11 +81,16 @@ class Worker:
             self._thread.start()
 
     def cancel(self) -> list[int]:
-        """Stop after the current command and ask every live job to stop; returns the job ids asked."""
-        self._cancel = True
+        """Stop after the current command and ask every live job to stop (cooperatively, so training keeps
+        a loadable checkpoint); a command that has no job row yet is terminated. Returns the job ids asked."""
+        with self._proc_lock:
+            self._cancel = True
+            proc = self._proc
         jobs = self.store.live_jobs()
         for job in jobs:
             self.store.request_cancel(job["id"])
+        if not jobs and proc is not None and proc.poll() is None:
+            proc.terminate()
         return [job["id"] for job in jobs]
 
     def wait(self, timeout: float | None = None) -> bool:
@@ -109,10 +115,10 @@ class Worker:
         try:
             for i, command in enumerate(self.commands):
                 self.step = i
-                if self._cancel:
+                self.returncode = self._run(command)
+                if self.returncode is None:
                     self.error = "cancelled before this step started"
                     break
-                self.returncode = self._run(command)
                 if self.returncode != 0:
                     self.error = _last_error(self.output) or f"exited with code {self.returncode}"
                     break
@@ -121,12 +127,16 @@ class Worker:
         finally:
             self.finished_at = time.time()
 
-    def _run(self, command: list[str]) -> int:
-        self.output.append(f"$ {shown(command)}")
+    def _run(self, command: list[str]) -> int | None:
+        """Run one command to its end; None when the chain was cancelled before it started."""
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-        proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1,
-                                cwd=self.cwd, env=env, errors="replace")
-        self._proc = proc
+        with self._proc_lock:
+            if self._cancel:
+                return None
+            self.output.append(f"$ {shown(command)}")
+            proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                    bufsize=1, cwd=self.cwd, env=env, errors="replace")
+            self._proc = proc
         for line in proc.stdout:
             # Progress bars redraw with carriage returns: keep the last redraw of each line.
             self.output.append(line.rstrip("\n").split("\r")[-1])

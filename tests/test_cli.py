@@ -124,3 +124,18 @@ def test_cancel_sets_the_flag_of_running_jobs(tmp_path, untrained_model_dir):
     job = store.start_job("iterate", run_id=store.require_run("r")["id"])  # held by this (live) process
     assert f"asked job {job} (iterate" in cli("cancel", "--db", db, "--name", "r", check=True).stdout
     assert store.cancel_requested(job)
+
+
+def test_curation_settings_are_set_shown_and_validated(tmp_path, untrained_model_dir):
+    db = tmp_path / "runs.db"
+    cli("init", "--db", db, "--name", "r", "--model", untrained_model_dir, "--seeds", SEEDS, check=True)
+    guidelines = tmp_path / "guidelines.md"
+    guidelines.write_text("# Accept\nOnly answers that stay on topic.\n", encoding="utf-8")
+    shown = cli("curation", "--db", db, "--name", "r", "--guidelines", guidelines, "--overlap", "2", check=True)
+    assert "overlap: 2 curator(s) per sample" in shown.stdout and "Only answers that stay on topic." in shown.stdout
+    before = dump(db)
+    bad = cli("curation", "--db", db, "--name", "r", "--overlap", "0")
+    assert bad.returncode == 1 and "error: overlap must be a whole number from 1 to 10" in bad.stderr
+    missing = cli("curation", "--db", db, "--name", "r", "--guidelines", tmp_path / "nope.md")
+    assert missing.returncode == 1 and "cannot read" in missing.stderr
+    assert dump(db) == before
