@@ -74,8 +74,9 @@ def build_app(store, db_path: str | Path | None = None, *, auth: bool = False, w
     with gr.Blocks(title="Self-Lengthen Studio") as demo:
         with gr.Row(equal_height=True):
             gr.Markdown("# Self-Lengthen Studio")
-            run = gr.Dropdown(label="Run", choices=run_names(store), elem_id="run-select", interactive=True,
-                              scale=0, min_width=260)
+            # No value at build time: the page's load event sets it, so `run.change` fires for every tab.
+            run = gr.Dropdown(label="Run", choices=run_names(store), value=None, elem_id="run-select",
+                              interactive=True, scale=0, min_width=260)
         if warning:
             gr.Markdown(f"**{warning}**", elem_id="exposure-warning")
         with gr.Tabs(elem_id="tabs"):

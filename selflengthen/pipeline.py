@@ -63,21 +63,36 @@ class Backends:
             backend.close()
 
 
+def planned_iteration(store, run: dict) -> dict:
+    """The iteration `iterate` would work on now: the latest, or the one that training it would open.
+
+    Returns {"idx", "new", "status", "steps_done", "generator", "extender", "config"}; for a new
+    iteration the models are the latest's trained checkpoints (a role not trained keeps its model)
+    and the config is the run's, exactly as `current_iteration` creates it.
+    """
+    latest = store.latest_iteration(run["id"])
+    if latest["status"] != "trained":
+        return {"idx": latest["idx"], "new": False, "status": latest["status"], "steps_done": latest["steps_done"],
+                "generator": latest["generator_checkpoint"], "extender": latest["extender_checkpoint"],
+                "config": latest["config"]}
+    trained = store.iteration_checkpoints(latest["id"])
+    models = {role: trained[role]["path"] if role in trained else latest[f"{role}_checkpoint"]
+              for role in ("generator", "extender")}
+    return {"idx": latest["idx"] + 1, "new": True, "status": "created", "steps_done": [], **models,
+            "config": run["config"], "previous_generator": latest["generator_checkpoint"],
+            "previous_extender": latest["extender_checkpoint"]}
+
+
 def current_iteration(store, run: dict) -> dict:
     """The iteration `iterate` works on: the latest, or, once that one is trained, a new one that uses
     the checkpoints trained on it (a role not trained keeps the model it had)."""
-    latest = store.latest_iteration(run["id"])
-    if latest["status"] != "trained":
-        return latest
-    trained = store.iteration_checkpoints(latest["id"])
-    models = {}
+    plan = planned_iteration(store, run)
+    if not plan["new"]:
+        return store.latest_iteration(run["id"])
     for role in ("generator", "extender"):
-        model = trained[role]["path"] if role in trained else latest[f"{role}_checkpoint"]
-        if role in trained and not Path(model).exists():
-            raise InputError(f"the {role} checkpoint of iteration {latest['idx']} is missing on disk: {model}")
-        models[role] = model
-    return store.create_iteration(run["id"], latest["idx"] + 1, models["generator"], models["extender"],
-                                  run["config"])
+        if plan[role] != plan[f"previous_{role}"] and not Path(plan[role]).exists():
+            raise InputError(f"the {role} checkpoint of iteration {plan['idx'] - 1} is missing on disk: {plan[role]}")
+    return store.create_iteration(run["id"], plan["idx"], plan["generator"], plan["extender"], plan["config"])
 
 
 def iteration_config(iteration: dict, n_instructions: int | None) -> RunConfig:

@@ -211,6 +211,9 @@ def _progress_callback(store, job_id: int, log=print):
             if time.monotonic() - self.last_write >= 1.0:
                 self._write(done=state.global_step, total=state.max_steps)
 
+        def on_train_end(self, args, state, control, **kwargs):
+            self._write(done=state.global_step, total=state.max_steps)  # the last step, however fast it came
+
         def on_log(self, args, state, control, logs=None, **kwargs):
             if store is None or not {"loss", "eval_loss"} & set(logs or {}):
                 return  # another rank, or the end-of-training summary

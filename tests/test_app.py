@@ -1,4 +1,7 @@
-"""The dashboard's composition root and Overview handlers, on a real store and a real Gradio server."""
+"""The dashboard's composition root: the six tabs served by a real in-process Gradio server, --auth parsing, the
+exposure warning, and the demo run made on first start."""
+
+import re
 
 import pytest
 from gradio_client import Client
@@ -7,11 +10,8 @@ from scripted import scripted_backend
 from selflengthen.config import preset_config
 from selflengthen.pipeline import STEPS, run_iteration
 from storage import Store
-from ui.overview import sample_detail, sample_rows, status_rows
 
 import app
-
-XSS = "<script>alert(1)</script><img src=x onerror=alert(2)>"
 
 
 @pytest.fixture
@@ -19,36 +19,48 @@ def store_with_iteration(tmp_path):
     store = Store(tmp_path / "studio.db")
     config = preset_config("demo", {"augment": {"n_instructions": 4}})
     run = store.create_run("r", "m", "m", "transformers", "demo", config.to_dict(),
-                           [{"text": f"Write about {XSS} and the sea.", "language": "en"},
+                           [{"text": "Write about the sea.", "language": "en"},
                             {"text": "Explain how cities grow over the centuries.", "language": "en"}])
     backend = scripted_backend()
     run_iteration(store, run, store.latest_iteration(run["id"]), list(STEPS), factory=lambda *a: backend)
     return store
 
 
-def test_overview_handlers_show_counts_and_raw_text(store_with_iteration):
-    store = store_with_iteration
-    [row] = status_rows(store, "r")
-    assert row[:4] == [0, "review", 4, 8]
-    samples = sample_rows(store, "r")
-    assert len(samples) == 8
-    instruction, initial, half, stage1, final = sample_detail(store, samples[0][0])
-    assert XSS in instruction  # returned as plain text for a Textbox, not rendered
-    assert final.startswith(stage1) and initial.startswith(half)
-    assert status_rows(store, "missing") == [] and sample_detail(store, "") == ("",) * 5
-
-
-def test_app_serves_the_overview(store_with_iteration):
+def test_app_serves_all_six_tabs_and_their_handlers(store_with_iteration):
     demo = app.build_app(store_with_iteration)
     demo.launch(prevent_thread_lock=True)
     try:
         client = Client(demo.local_url, verbose=False)
-        endpoints = client.view_api(return_format="dict", print_info=False)["named_endpoints"]
-        name = next(n for n in endpoints if n.startswith("/show"))
-        run_update, status, samples = client.predict("r", api_name=name)
+        tabs = [c["props"].get("id") for c in client.config["components"] if c["type"] == "tabitem"]
+        assert tabs == list(app.TABS)
+        listing, _, status, samples = client.predict("r", api_name="/runs_show")
+        assert listing["data"][0][:6] == ["r", "demo", "transformers", "m", 1, "review"]
         assert status["data"][0][:4] == [0, "review", 4, 8] and len(samples["data"]) == 8
+        preflight, config, command, progress, _, jobs = client.predict("r", None, api_name="/iterate_poll")
+        assert "iteration 0 is already waiting for review" in preflight and '"n_instructions": 4' in config
+        assert command.endswith("iterate --db " + str(store_with_iteration.path) + " --name r --quiet")
+        assert progress == "no iteration job yet for this run" and jobs["data"] in ([], [[""] * 8])
+        message, *_ = client.predict("new", "Qwen/Qwen2.5-0.5B-Instruct", "", "openai", "demo", None,
+                                     "Write a poem about the moon.", "{}", api_name="/runs_create")
+        assert message == "run 'new' created with 1 seed instructions (demo preset)"
+        assert store_with_iteration.get_run("new")["backend"] == "openai"
     finally:
         demo.close()
+
+
+def test_parse_auth_reads_pairs_and_refuses_malformed_ones():
+    assert app.parse_auth(["alice:a:b", "bob:pw, carol:x"]) == [("alice", "a:b"), ("bob", "pw"), ("carol", "x")]
+    assert app.parse_auth([""]) == []
+    for bad in ("alice", "alice:", ":pw"):
+        with pytest.raises(SystemExit, match=re.escape("--auth needs USER:PASS")):
+            app.parse_auth([bad])
+
+
+def test_exposure_warning_only_for_a_public_address_without_login():
+    assert app.exposure_warning("127.0.0.1", []) is None and app.exposure_warning("localhost", []) is None
+    assert app.exposure_warning("0.0.0.0", [("alice", "pw")]) is None
+    warning = app.exposure_warning("0.0.0.0", [])
+    assert warning.startswith("WARNING: the dashboard listens on 0.0.0.0 WITHOUT --auth")
 
 
 def test_first_start_creates_the_demo_run_once(tmp_path, untrained_model_dir, monkeypatch):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,6 +38,18 @@ def escape(text) -> str:
     '&lt;img src=x onerror=&quot;alert(1)&quot;&gt;'
     """
     return html.escape("" if text is None else str(text), quote=True)
+
+
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]<>#|~])")
+
+
+def md_escape(text: str) -> str:
+    r"""Plain text made literal in Markdown (no emphasis, links or tags from names and paths).
+
+    >>> md_escape("my_run <b>")
+    'my\\_run \\<b\\>'
+    """
+    return _MARKDOWN_SPECIAL.sub(r"\\\1", str(text))
 
 
 def format_seconds(seconds: float | None) -> str:

@@ -1,10 +1,242 @@
-"""Iterate tab (placeholder until built)."""
+"""Iterate tab: pre-flight checks, the config and command an iteration would use, start, live progress, log,
+cancel, and the run's recent jobs.
+
+The iteration runs as its command-line twin in the job worker's subprocess; everything shown is read
+back from the store (and, before the job row exists, from the worker) on every timer tick, so a reload
+or a second browser sees the same job.
+"""
 
 from __future__ import annotations
 
+import math
+from datetime import datetime
+
 import gradio as gr
 
+from selflengthen.errors import InputError, SelfLengthenError
+from selflengthen.pipeline import iteration_config, planned_iteration
+from selflengthen.preflight import Check, blocking, run_preflight
+from selflengthen.report import iteration_status, job_progress
+from selflengthen.worker import cli_command, shown
+from ui.common import format_seconds, md_escape
 
+POLL_SECONDS = 1.5
+LOG_LINES = 60
+JOB_COLUMNS = ["id", "kind", "status", "stage", "done/total", "started", "finished", "error"]
+RECENT_JOBS = 20
+
+
+# -- inputs and commands ---------------------------------------------------------------------------
+def parse_n_instructions(value) -> int | None:
+    """The optional instruction target: empty or 0 (an emptied number field) means the config's.
+
+    >>> parse_n_instructions(None), parse_n_instructions(""), parse_n_instructions(0), parse_n_instructions(8.0)
+    (None, None, None, 8)
+    """
+    if value is None or value == 0 or (isinstance(value, str) and not value.strip()):
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise InputError(f"number of instructions must be a whole number (got {value!r})") from None
+    if not math.isfinite(number) or number != int(number) or number < 1:
+        raise InputError(f"number of instructions must be a whole number of at least 1 (got {value})")
+    return int(number)
+
+
+def iterate_command(db_path, run_name: str, n_instructions: int | None) -> list[str]:
+    """The `iterate` command the worker runs (quiet: no progress bars in the captured output)."""
+    extra = ["--n-instructions", str(n_instructions)] if n_instructions else []
+    return cli_command("iterate", "--db", str(db_path), "--name", run_name, *extra, "--quiet")
+
+
+# -- preview and pre-flight -----------------------------------------------------------------------
+def preflight_markdown(checks: list[Check]) -> str:
+    """Checks as a list: ✅ passed, ⚠️ passed with a warning, ❌ blocks the start."""
+    lines = ["**Pre-flight checks**"]
+    for check in checks:
+        mark = "❌" if not check.ok else "⚠️" if check.warning else "✅"
+        lines.append(f"- {mark} **{check.name}**: {md_escape(check.message)}")
+    return "\n".join(lines)
+
+
+def iterate_preview(studio, run_name: str | None, n_value) -> tuple[str, str, str]:
+    """(pre-flight markdown, config JSON, shown command) of what "Next iteration" would do now."""
+    store = studio.store
+    run = store.get_run(run_name) if run_name else None
+    if run is None:
+        return "pick a run (Runs tab or the picker above)", "", ""
+    try:
+        n = parse_n_instructions(n_value)
+    except InputError as e:
+        return f"❌ {md_escape(e)}", "", ""
+    checks = run_preflight(store, run, studio.db_path, studio.worker.busy_reason(), n)
+    try:
+        config = iteration_config(planned_iteration(store, run), n).to_json()
+    except SelfLengthenError as e:
+        config = f"// error: {e}"
+    return preflight_markdown(checks), config, shown(iterate_command(studio.db_path, run_name, n))
+
+
+# -- actions ---------------------------------------------------------------------------------------
+def start_iteration(studio, run_name: str | None, n_value) -> str:
+    """Run the pre-flight checks, then launch `iterate` in the worker; a one-line message either way."""
+    store = studio.store
+    try:
+        if not run_name:
+            raise InputError("pick a run first")
+        run = store.require_run(run_name)
+        n = parse_n_instructions(n_value)
+        failed = blocking(run_preflight(store, run, studio.db_path, studio.worker.busy_reason(), n))
+        if failed:
+            return "cannot start: " + "; ".join(f"{c.name}: {md_escape(c.message)}" for c in failed)
+        command = iterate_command(studio.db_path, run_name, n)
+        studio.worker.launch("iterate", [command])
+    except SelfLengthenError as e:  # StoreError and the worker's refusal included
+        return f"error: {md_escape(e)}"
+    return f"started `{shown(command)}`"
+
+
+def cancel_iteration(studio) -> str:
+    """Ask every live job to stop (finished work is kept)."""
+    asked = studio.worker.cancel()
+    if asked:
+        return f"asked job {', '.join(map(str, asked))} to stop; finished work is kept"
+    if studio.worker.state()["running"]:
+        return "the command has not opened its job yet: press Cancel again once the job shows as running"
+    return "no running job to cancel"
+
+
+# -- progress --------------------------------------------------------------------------------------
+def job_line(job: dict, now: datetime | None = None) -> str:
+    """'job 7 · iterate · running · stage expand 12/32 (38 %) · elapsed 20 s · ETA 33 s'."""
+    progress = job_progress(job, now)
+    status = job["status"] + (" (cancel requested)" if job["cancel_requested"] and job["status"] == "running" else "")
+    parts = [f"job {job['id']}", job["kind"], status]
+    if progress["stage"]:
+        percent = f" ({progress['percent']} %)" if progress["percent"] is not None else ""
+        parts.append(f"stage {progress['stage']} {progress['done']}/{progress['total']}{percent}")
+    parts.append(f"elapsed {format_seconds(progress['elapsed'])}")
+    if job["status"] == "running":
+        parts.append(f"ETA {format_seconds(progress['eta'])}")
+    if job["error"]:
+        parts.append(f"error: {job['error']}")
+    return " · ".join(parts)
+
+
+def iteration_line(status: dict) -> str:
+    """Per-stage counts of an iteration (iteration_status): instructions, samples, passed, curation, words."""
+    completed = ", ".join(status["steps_done"]) or "none"
+    parts = [f"iteration {status['index']}", status["status"], f"completed steps: {completed}",
+             f"instructions {status['instructions']}", f"samples {status['samples']}", f"passed {status['passed']}",
+             f"accepted {status['accepted']}", f"rejected {status['rejected']}", f"pending {status['pending']}",
+             f"words initial {_number(status['initial_words_mean'])} → final {_number(status['final_words_mean'])}"]
+    line = " · ".join(parts)
+    if status["gate_rejections"]:
+        line += "\n\ngate rejections: " + ", ".join(f"{k} {v}" for k, v in sorted(status["gate_rejections"].items()))
+    return line
+
+
+def iterate_progress(studio, run_name: str | None) -> tuple[str, str]:
+    """(progress markdown, log text) of the run's latest iterate job, or of the worker's command before it."""
+    store = studio.store
+    run = store.get_run(run_name) if run_name else None
+    job = store.latest_job(run["id"], "iterate") if run else None
+    chain = _worker_chain(studio.worker, run_name)
+    relation = _relation(job, chain) if chain is not None else "none"
+    if chain is not None and relation in ("none", "before"):
+        if chain["running"]:
+            return f"starting `{chain['command']}` (loading; the job appears in a few seconds)", chain["output"]
+        if chain["error"]:
+            return f"the command failed before its job started: error: {md_escape(chain['error'])}", chain["output"]
+    if job is None:
+        return ("no iteration job yet for this run" if run else "pick a run"), ""
+    text = md_escape(job_line(job))
+    if job["iteration_id"] is not None:
+        text += "\n\n" + md_escape(iteration_line(iteration_status(store, store.iteration_by_id(job["iteration_id"]))))
+    log = "\n".join(job["log"].splitlines()[-LOG_LINES:])
+    if relation == "during" and not chain["running"] and chain["output"]:
+        log += "\n--- command output ---\n" + chain["output"]
+    return text, log
+
+
+def job_rows(store, run_name: str | None) -> list[list]:
+    """The run's most recent jobs, newest first."""
+    run = store.get_run(run_name) if run_name else None
+    if run is None:
+        return []
+    jobs = store.list_jobs(run["id"])[-RECENT_JOBS:][::-1]
+    return [[j["id"], j["kind"], j["status"], j["stage"], f"{j['done']}/{j['total']}", _stamp(j["started_at"]),
+             _stamp(j["finished_at"]), j["error"] or ""] for j in jobs]
+
+
+def poll(studio, run_name: str | None, n_value) -> tuple:
+    """Everything the tab shows, re-derived from the store and the worker (timer ticks, run changes)."""
+    preflight, config, command = iterate_preview(studio, run_name, n_value)
+    progress, log = iterate_progress(studio, run_name)
+    return preflight, config, command, progress, log, job_rows(studio.store, run_name)
+
+
+def _worker_chain(worker, run_name: str | None) -> dict | None:
+    """The worker's state when its current (or last) command is `iterate` of this run, else None."""
+    if not run_name or not worker.commands:
+        return None
+    command = worker.commands[min(worker.step, len(worker.commands) - 1)]
+    names = [command[i + 1] for i, part in enumerate(command[:-1]) if part == "--name"]
+    if command[3:4] != ["iterate"] or names != [run_name]:
+        return None
+    return worker.state()
+
+
+def _relation(job: dict | None, chain: dict) -> str:
+    """When the job row was created relative to the worker's command: none, before, during or after it."""
+    if job is None:
+        return "none"
+    created = datetime.fromisoformat(job["created_at"]).timestamp()
+    if chain["started_at"] is None or created < chain["started_at"] - 1.0:
+        return "before"
+    if chain["finished_at"] is None or created <= chain["finished_at"] + 1.0:
+        return "during"
+    return "after"
+
+
+def _stamp(value: str | None) -> str:
+    return value[:19].replace("T", " ") if value else ""
+
+
+def _number(value) -> str:
+    return "-" if value is None else str(value)
+
+
+# -- layout ----------------------------------------------------------------------------------------
 def build_tab(studio, run) -> None:
     with gr.Tab("Iterate", id="iterate"):
-        gr.Markdown("Coming soon.")
+        gr.Markdown("### Next iteration\nAugment → generate → expand → filter, up to human review. "
+                    "Runs as the command below in the background; progress survives a page reload.")
+        with gr.Row():
+            n_instructions = gr.Number(label="Instructions (empty or 0: the config's)", precision=0,
+                                       elem_id="iterate-n-instructions")
+            start = gr.Button("Next iteration", variant="primary", elem_id="iterate-start")
+            cancel = gr.Button("Cancel", variant="stop", elem_id="iterate-cancel")
+        message = gr.Markdown(elem_id="iterate-message")
+        preflight = gr.Markdown(elem_id="iterate-preflight")
+        command = gr.Textbox(label="Command", interactive=False, buttons=["copy"], elem_id="iterate-command")
+        progress = gr.Markdown(elem_id="iterate-progress")
+        log = gr.Textbox(label="Log", lines=12, max_lines=12, interactive=False, autoscroll=True,
+                         elem_id="iterate-log")
+        jobs = gr.Dataframe(headers=JOB_COLUMNS, interactive=False, elem_id="iterate-jobs", label="Recent jobs")
+        with gr.Accordion("Iteration config", open=False):
+            config = gr.Code(language="json", interactive=False, elem_id="iterate-config")
+        outputs = [preflight, config, command, progress, log, jobs]
+
+        def refresh(run_name, n_value):
+            return poll(studio, run_name, n_value)
+
+        timer = gr.Timer(POLL_SECONDS)
+        timer.tick(refresh, [run, n_instructions], outputs, concurrency_limit=None, show_progress="hidden",
+                   api_name="iterate_poll")
+        gr.on([run.change, n_instructions.change], refresh, [run, n_instructions], outputs, show_progress="hidden",
+              api_name="iterate_refresh")
+        start.click(lambda name, n: start_iteration(studio, name, n), [run, n_instructions], message,
+                    api_name="iterate_start").then(refresh, [run, n_instructions], outputs, show_progress="hidden")
+        cancel.click(lambda: cancel_iteration(studio), None, message, api_name="iterate_cancel")
