@@ -7,6 +7,7 @@ from storage.base import Connection, StoreError
 from storage.checkpoints import CheckpointsMixin
 from storage.comparisons import ComparisonsMixin
 from storage.decisions import DecisionsMixin
+from storage.insights import InsightsMixin
 from storage.jobs import JobsMixin
 from storage.review import ReviewMixin
 from storage.runs import RunsMixin
@@ -14,7 +15,7 @@ from storage.samples import SamplesMixin
 
 
 class Store(RunsMixin, SamplesMixin, DecisionsMixin, ReviewMixin, JobsMixin, CheckpointsMixin, ComparisonsMixin,
-            Connection):
+            InsightsMixin, Connection):
     """All stored state of Self-Lengthen Studio, behind named functions."""
 
 
