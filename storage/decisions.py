@@ -1,16 +1,50 @@
-"""Curator decisions: append-only; a sample's current verdict is its latest row."""
+"""Curator decisions: append-only rows; what counts is each sample's effective verdict.
+
+Effective verdict (selflengthen.curation.effective_decision, here in SQL): take each curator's latest
+decision on the sample; the most recent non-pending one among those wins; when all are 'pending' (undone),
+the sample is pending. So one curator's undo withdraws only their own verdict.
+"""
 
 from __future__ import annotations
 
+from selflengthen.curation import conflict_message
 from storage.base import StoreError, dumps, loads, now
 
 VERDICTS = ("accept", "reject", "pending")
 
-_CURRENT = """
-    SELECT d.* FROM decisions d
-    JOIN (SELECT sample_id, max(id) AS id FROM decisions WHERE iteration_id = ? GROUP BY sample_id) latest
-      ON d.id = latest.id
+# Each curator's latest decision per sample of an iteration. SQLite returns the bare columns of the row
+# holding max(id) (documented for a lone min/max aggregate); the index (iteration_id, user, sample_id, id)
+# feeds the grouping in order.
+PER_CURATOR_SQL = """
+    SELECT sample_id, user, max(id) AS id, verdict FROM decisions WHERE iteration_id = ? GROUP BY user, sample_id
 """
+# One row per decided sample: the id of the decision that counts (the newest non-pending one among the
+# curators' latest, else the newest of them).
+EFFECTIVE_IDS_SQL = f"""
+    SELECT sample_id, coalesce(max(CASE WHEN verdict != 'pending' THEN id END), max(id)) AS id
+    FROM ({PER_CURATOR_SQL}) GROUP BY sample_id
+"""
+_CURRENT = f"SELECT d.* FROM decisions d JOIN ({EFFECTIVE_IDS_SQL}) effective ON d.id = effective.id"
+# The effective verdict alone, in one pass: the newest non-pending id is found with its verdict folded into
+# the lowest bit (id * 2 + 1 for accept), so no second lookup per sample is needed.
+EFFECTIVE_VERDICTS_SQL = f"""
+    SELECT sample_id, CASE WHEN best IS NULL THEN 'pending' WHEN best % 2 = 1 THEN 'accept' ELSE 'reject' END
+        AS verdict
+    FROM (SELECT sample_id, max(CASE WHEN verdict != 'pending' THEN id * 2 + (verdict = 'accept') END) AS best
+          FROM ({PER_CURATOR_SQL}) GROUP BY sample_id)
+"""
+_INSERT = """
+    INSERT INTO decisions (sample_id, iteration_id, verdict, reasons, note, edited_text, user, created_at)
+    SELECT id, iteration_id, ?, ?, ?, ?, ?, ? FROM samples WHERE id = ?
+"""
+
+
+class DecisionConflict(StoreError):
+    """Another curator decided this sample differently after it was opened; nothing was recorded."""
+
+    def __init__(self, sample_id: int, newer: dict):
+        super().__init__(conflict_message(sample_id, newer))
+        self.sample_id, self.newer = sample_id, newer
 
 
 def _decision(row: dict) -> dict:
@@ -18,25 +52,30 @@ def _decision(row: dict) -> dict:
     return row
 
 
+def _insert_params(row: dict, user: str, stamp: str) -> tuple:
+    if row["verdict"] not in VERDICTS:
+        raise StoreError(f"verdict must be one of {', '.join(VERDICTS)} (got {row['verdict']!r})")
+    return (row["verdict"], dumps(list(row.get("reasons", []))), row.get("note", "") or "", row.get("edited_text"),
+            row.get("user", user), stamp, row["sample_id"])
+
+
 class DecisionsMixin:
     def record_decisions(self, rows: list[dict], user: str = "") -> int:
         """Append decisions ({sample_id, verdict, reasons?, note?, edited_text?}) in one transaction.
 
-        'pending' clears a verdict (undo); history is never rewritten.
+        'pending' clears a verdict (undo); history is never rewritten. One statement per row, run as a
+        batch, so a 10,000-sample bulk accept is a single short write.
         """
         stamp = now()
+        params = [_insert_params(row, user, stamp) for row in rows]
         with self.transaction() as db:
-            for row in rows:
-                if row["verdict"] not in VERDICTS:
-                    raise StoreError(f"verdict must be one of {', '.join(VERDICTS)} (got {row['verdict']!r})")
-                sample = db.execute("SELECT iteration_id FROM samples WHERE id = ?", [row["sample_id"]]).fetchone()
-                if sample is None:
-                    raise StoreError(f"no sample with id {row['sample_id']}")
-                db.table("decisions").insert({
-                    "sample_id": row["sample_id"], "iteration_id": sample[0], "verdict": row["verdict"],
-                    "reasons": dumps(list(row.get("reasons", []))), "note": row.get("note", ""),
-                    "edited_text": row.get("edited_text"), "user": row.get("user", user), "created_at": stamp,
-                })
+            inserted = db.conn.executemany(_INSERT, params).rowcount
+            if inserted != len(params):
+                known = {r[0] for r in db.execute(
+                    "SELECT id FROM samples WHERE id IN (SELECT value FROM json_each(?))",
+                    [dumps([p[-1] for p in params])]).fetchall()}
+                missing = next(p[-1] for p in params if p[-1] not in known)
+                raise StoreError(f"no sample with id {missing}")
         return len(rows)
 
     def record_decision(self, sample_id: int, verdict: str, *, reasons=(), note: str = "",
@@ -44,24 +83,41 @@ class DecisionsMixin:
         self.record_decisions([{"sample_id": sample_id, "verdict": verdict, "reasons": list(reasons),
                                 "note": note, "edited_text": edited_text}], user=user)
 
+    def record_checked_decision(self, sample_id: int, verdict: str, *, seen_id: int, user: str = "",
+                                reasons=(), note: str = "", edited_text: str | None = None) -> None:
+        """Record one curator's decision unless another curator decided differently since `seen_id` (the
+        newest decision id on the sample when this curator opened it): then raise DecisionConflict."""
+        with self.transaction() as db:
+            newer = db.execute("SELECT * FROM decisions WHERE sample_id = ? AND id > ? AND user != ? "
+                               "ORDER BY id DESC LIMIT 1", [sample_id, seen_id or 0, user])
+            columns = [c[0] for c in newer.description]
+            row = newer.fetchone()
+            if row is not None and dict(zip(columns, row))["verdict"] != verdict:
+                raise DecisionConflict(sample_id, dict(zip(columns, row)))
+            self.record_decision(sample_id, verdict, reasons=reasons, note=note, edited_text=edited_text,
+                                 user=user)
+
     def current_decisions(self, iteration_id: int) -> dict[int, dict]:
-        """{sample_id: latest decision} for the iteration's decided samples."""
-        return {r["sample_id"]: _decision(r) for r in self.query(_CURRENT, [iteration_id])}
+        """{sample_id: the decision that counts} for the iteration's samples with a standing verdict."""
+        rows = self.query(f"SELECT * FROM ({_CURRENT}) WHERE verdict != 'pending'", [iteration_id])
+        return {r["sample_id"]: _decision(r) for r in rows}
 
     def decision_history(self, sample_id: int) -> list[dict]:
         return [_decision(r) for r in self.query("SELECT * FROM decisions WHERE sample_id = ? ORDER BY id",
                                                  [sample_id])]
 
     def verdict_counts(self, iteration_id: int) -> dict[str, int]:
-        """{'accept': n, 'reject': n} by current verdict ('pending' rows count as undecided)."""
-        rows = self.query(f"SELECT verdict, count(*) AS n FROM ({_CURRENT}) GROUP BY verdict", [iteration_id])
+        """{'accept': n, 'reject': n, 'pending': n} by effective verdict; 'pending' counts samples whose
+        every verdict was undone (samples never decided are not counted)."""
+        rows = self.query(f"SELECT verdict, count(*) AS n FROM ({EFFECTIVE_VERDICTS_SQL}) GROUP BY verdict",
+                          [iteration_id])
         return {r["verdict"]: r["n"] for r in rows}
 
     def accepted_samples(self, iteration_id: int) -> list[dict]:
-        """Training data: samples whose current verdict is accept, with the text to learn from.
+        """Training data: samples whose effective verdict is accept, with the text to learn from.
 
-        `final_text` is the curator's latest edit when there is one, else the final expansion (else, for a
-        sample accepted without a kept expansion, its initial response); `edited` says which.
+        `final_text` is the latest edit by any curator when there is one, else the final expansion (else, for
+        a sample accepted without a kept expansion, its initial response); `edited` says which.
         """
         rows = self.query(
             f"""SELECT s.id AS sample_id, s.language, s.initial_response, s.final_expansion, i.text AS instruction,
@@ -73,4 +129,3 @@ class DecisionsMixin:
             r["edited"] = r["edited_text"] is not None
             r["final_text"] = r.pop("edited_text") or r["final_expansion"] or r["initial_response"]
         return rows
-

@@ -97,9 +97,11 @@ def test_decisions_are_append_only_and_latest_wins(store, run):
     store.record_decision(sid, "accept", edited_text="Better.", user="bob")
     current = store.current_decisions(iteration["id"])[sid]
     assert (current["verdict"], current["user"], current["edited_text"]) == ("accept", "bob", "Better.")
-    store.record_decision(sid, "pending", user="bob")  # undo
+    store.record_decision(sid, "pending", user="bob")  # bob's undo withdraws only bob's accept
+    assert store.verdict_counts(iteration["id"]) == {"reject": 1}
+    store.record_decision(sid, "pending", user="ann")
     assert store.verdict_counts(iteration["id"]) == {"pending": 1}
-    assert [d["verdict"] for d in store.decision_history(sid)] == ["reject", "accept", "pending"]
+    assert [d["verdict"] for d in store.decision_history(sid)] == ["reject", "accept", "pending", "pending"]
     with pytest.raises(StoreError, match="verdict"):
         store.record_decision(sid, "maybe")
     with pytest.raises(StoreError, match="no sample"):

@@ -1,10 +1,184 @@
-"""Review tab (placeholder until built)."""
+"""Review tab: curate an iteration's samples side by side, with their gates, a word diff, shortcuts and bulk actions.
+
+This module lays out the components and wires events; the handlers live in ui/review_handlers.py. Model text
+reaches the page only through Textboxes, HighlightedText and default Dataframe cells.
+"""
 
 from __future__ import annotations
 
+import functools
+import inspect
+
 import gradio as gr
+
+from selflengthen.curation import STATUS_FILTERS, VERDICT_FILTERS
+from selflengthen.review import REJECT_REASONS
+from ui.hotkeys import HELP
+from ui.review_handlers import (
+    APPLY_FIELDS,
+    BULK_FIELDS,
+    FILTER_FIELDS,
+    GATE_HEADERS,
+    LIST_HEADERS,
+    LOAD_FIELDS,
+    VIEW_FIELDS,
+    accept,
+    apply_filters,
+    ask_bulk_accept,
+    ask_bulk_reject,
+    cancel_bulk,
+    change_iteration,
+    confirm_bulk,
+    go_next,
+    go_prev,
+    new_cursor,
+    open_row,
+    open_tab,
+    reject,
+    run_changed,
+    save_curation,
+    save_edit,
+    show_diff,
+    start_edit,
+    toggle_help,
+    undo,
+)
+
+
+def _bound(handler, store):
+    """`handler` with the store filled in, keeping the signature and type hints Gradio reads to inject
+    gr.Request / gr.SelectData (functools.partial would hide them)."""
+    @functools.wraps(handler)
+    def with_store(*args):
+        return handler(store, *args)
+    signature = inspect.signature(handler)
+    with_store.__signature__ = signature.replace(parameters=list(signature.parameters.values())[1:])
+    return with_store
+
+
+def _text(label: str, name: str, lines: int) -> gr.Textbox:
+    return gr.Textbox(label=label, lines=lines, max_lines=40, interactive=False, elem_id=f"review-{name}")
+
+
+def _filters_panel(c: dict) -> None:
+    with gr.Row():
+        c["iteration"] = gr.Dropdown(label="Iteration", elem_id="review-iteration", interactive=True, min_width=100)
+        dropdowns = (("verdict", "Decision", VERDICT_FILTERS), ("status", "Sample status", STATUS_FILTERS),
+                     ("gate", "Failed gate", ["all"]), ("language", "Language", ["all"]))
+        for name, label, choices in dropdowns:
+            c[name] = gr.Dropdown(list(choices), value="all", label=label, interactive=True,
+                                  elem_id=f"review-filter-{name}", min_width=140)
+    with gr.Row(equal_height=True):
+        for name in ("min_words", "max_words", "min_growth", "max_growth"):
+            c[name] = gr.Number(label=name.replace("_", " ").capitalize(), minimum=0, min_width=100,
+                                elem_id=f"review-{name.replace('_', '-')}")
+        c["search"] = gr.Textbox(label="Search the texts", elem_id="review-search", scale=2)
+        c["apply"] = gr.Button("Apply filters", elem_id="review-apply", scale=0, min_width=140)
+    c["listing"] = gr.Dataframe(headers=LIST_HEADERS, interactive=False, max_height=260, elem_id="review-list",
+                                label="Samples (click a row to open it)")
+
+
+def _sample_panel(c: dict) -> None:
+    with gr.Row(equal_height=True):
+        c["info"] = gr.Markdown(elem_id="review-sample-info")
+        c["suggested"] = gr.Markdown(elem_id="review-suggested")
+    with gr.Row():
+        c["instruction"] = _text("Instruction", "instruction", 14)
+        c["initial"] = _text("Initial response", "initial", 14)
+        with gr.Column():
+            c["half"] = _text("Stage 1: the first half given", "half", 5)
+            c["stage1"] = _text("Stage 1: its expansion", "stage1", 7)
+        c["final"] = _text("Final expansion", "final", 14)
+
+
+def _actions_panel(c: dict) -> None:
+    with gr.Row():
+        for name, label, variant in (("accept", "Accept (a)", "primary"), ("reject", "Reject (r)", "stop"),
+                                     ("edit", "Edit (e)", "secondary"), ("undo", "Undo (u)", "secondary"),
+                                     ("prev", "← Previous (k)", "secondary"), ("next", "Next (j) →", "secondary"),
+                                     ("help", "Shortcuts (?)", "secondary")):
+            c[name] = gr.Button(label, variant=variant, elem_id=f"review-{name}", min_width=90)
+        c["save_edit"] = gr.Button("Save edit (Ctrl+Enter)", variant="primary", visible=False,
+                                   elem_id="review-save-edit")
+    with gr.Row():
+        c["reasons"] = gr.CheckboxGroup(list(REJECT_REASONS), label="Reject reasons (keys 1–8)",
+                                        elem_id="review-reasons", scale=3)
+        c["note"] = gr.Textbox(label="Note (optional)", elem_id="review-note", scale=2)
+    c["message"] = gr.Markdown(elem_id="review-message")
+    c["progress"] = gr.Markdown(elem_id="review-progress")
+    c["help_text"] = gr.Markdown(HELP, visible=False, elem_id="review-help-text")
+    c["gates"] = gr.Dataframe(headers=GATE_HEADERS, interactive=False, label="Gates", max_height=240,
+                              elem_id="review-gates")
+    c["diff_toggle"] = gr.Checkbox(label="Show the word diff, initial → final", elem_id="review-diff-toggle")
+    c["diff"] = gr.HighlightedText(combine_adjacent=True, show_inline_category=False, show_legend=True,
+                                   color_map={"added": "green", "removed": "red"}, visible=False,
+                                   elem_id="review-diff")
+
+
+def _bulk_and_settings_panel(c: dict) -> None:
+    with gr.Row(equal_height=True):
+        c["bulk_accept"] = gr.Button("Accept all filtered", elem_id="review-bulk-accept", scale=0, min_width=200)
+        c["bulk_reject"] = gr.Button("Reject all filtered (ticked reasons)", elem_id="review-bulk-reject", scale=0,
+                                     min_width=280)
+        c["bulk_message"] = gr.Markdown(elem_id="review-bulk-message")
+        c["bulk_confirm"] = gr.Button("Confirm", variant="stop", visible=False, elem_id="review-bulk-confirm", scale=0)
+        c["bulk_cancel"] = gr.Button("Cancel", visible=False, elem_id="review-bulk-cancel", scale=0)
+    with gr.Accordion("Curation settings and agreement", open=True):
+        with gr.Row(equal_height=True):
+            c["guidelines_edit"] = gr.Textbox(label="Guidelines (markdown, shown above to every curator)", lines=3,
+                                              elem_id="review-guidelines-edit", scale=3)
+            c["overlap"] = gr.Number(label="Curators per sample (overlap)", value=1, precision=0, minimum=1,
+                                     maximum=10, elem_id="review-overlap", min_width=160)
+            c["guidelines_save"] = gr.Button("Save", elem_id="review-guidelines-save", scale=0, min_width=100)
+        c["agreement"] = gr.Markdown(elem_id="review-agreement")
+
+
+def _wire(store, run, c: dict) -> None:
+    def out(names):
+        return [c[n] for n in names]
+
+    view, diff_on, nav = out(VIEW_FIELDS), c["diff_toggle"], [run, c["ids"], c["cursor"]]
+    # One queue for every action that reads or moves the cursor, so quick key presses apply in order.
+    serial = {"concurrency_id": "review", "concurrency_limit": 1, "show_progress": "hidden"}
+    keys = {**serial, "trigger_mode": "multiple"}
+    # The old run's sample goes at once, in the page, so nothing of it is taken for the new run's while loading;
+    # every change is sent at once ("multiple"), so a load queued before a curator's action runs before it.
+    run.change(None, None, c["info"], js="() => 'Loading the run…'", queue=False, api_name=False)
+    run.change(_bound(run_changed, store), [run, c["cursor"], diff_on], out(LOAD_FIELDS), api_name="review_load",
+               **keys)
+    c["tab"].select(_bound(open_tab, store), [run, c["ids"], c["cursor"], diff_on], out(LOAD_FIELDS), api_name=False,
+                    **serial)
+    c["iteration"].input(_bound(change_iteration, store), [run, c["iteration"], diff_on], out(LOAD_FIELDS),
+                         api_name=False, **keys)
+    c["apply"].click(_bound(apply_filters, store), [run, c["iteration"], *out(FILTER_FIELDS), c["ids"], c["cursor"],
+                                                     diff_on], out(APPLY_FIELDS), api_name="review_apply", **serial)
+    for name, handler, extra in (("accept", accept, ["note"]), ("reject", reject, ["reasons", "note"]),
+                                 ("save_edit", save_edit, ["final", "note"]), ("undo", undo, []),
+                                 ("next", go_next, []), ("prev", go_prev, [])):
+        c[name].click(_bound(handler, store), [*nav, *out(extra), diff_on], view, api_name=f"review_{name}", **keys)
+    c["edit"].click(start_edit, c["cursor"], [c["final"], c["save_edit"], c["message"]], api_name=False, **serial)
+    c["listing"].select(_bound(open_row, store), [c["ids"], c["cursor"], diff_on], view, api_name=False, **serial)
+    diff_on.change(_bound(show_diff, store), [c["cursor"], diff_on], c["diff"], api_name=False, **serial)
+    c["help"].click(toggle_help, c["help_shown"], [c["help_text"], c["help_shown"]], api_name=False, queue=False)
+    c["bulk_accept"].click(_bound(ask_bulk_accept, store), c["ids"], out(BULK_FIELDS), api_name=False, **serial)
+    c["bulk_reject"].click(_bound(ask_bulk_reject, store), [c["ids"], c["reasons"]], out(BULK_FIELDS), api_name=False,
+                           **serial)
+    c["bulk_cancel"].click(cancel_bulk, None, out(BULK_FIELDS), api_name=False, **serial)
+    c["bulk_confirm"].click(_bound(confirm_bulk, store), [*nav, c["bulk"], c["note"], diff_on],
+                            view + out(BULK_FIELDS), api_name="review_bulk_confirm", **serial)
+    c["guidelines_save"].click(_bound(save_curation, store), [run, c["guidelines_edit"], c["overlap"]],
+                               [c["guidelines"], c["message"]], api_name="review_save_guidelines", **serial)
 
 
 def build_tab(studio, run) -> None:
-    with gr.Tab("Review", id="review"):
-        gr.Markdown("Coming soon.")
+    """The Review tab: guidelines, filters and list, one sample side by side, actions, bulk actions, settings."""
+    c: dict = {}
+    with gr.Tab("Review", id="review") as c["tab"]:
+        with gr.Accordion("Guidelines", open=True):
+            c["guidelines"] = gr.Markdown(elem_id="review-guidelines")
+        _filters_panel(c)
+        _sample_panel(c)
+        _actions_panel(c)
+        _bulk_and_settings_panel(c)
+        c.update(ids=gr.State([]), cursor=gr.State(new_cursor()), bulk=gr.State({}), help_shown=gr.State(False))
+    _wire(studio.store, run, c)
