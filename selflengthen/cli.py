@@ -44,6 +44,9 @@ def _parser() -> argparse.ArgumentParser:
     what.add_argument("--accept-passing", action="store_true", help="accept every undecided sample that passed")
     what.add_argument("--accept", type=int, nargs="+", metavar="ID")
     what.add_argument("--reject", type=int, nargs="+", metavar="ID")
+    what.add_argument("--undo", type=int, nargs="+", metavar="ID", help="withdraw your verdict on these samples")
+    what.add_argument("--edit", type=int, metavar="ID", help="accept this sample with --text-file as its final text")
+    c.add_argument("--text-file", help="the edited final text (with --edit)")
     c.add_argument("--reason", action="append", default=[], help="reject reason (repeatable)")
     c.add_argument("--note", default="")
     c.add_argument("--user", default=None, help="curator name (default: the login name)")
@@ -152,8 +155,9 @@ def cmd_review(args) -> None:
 
     store = _open_store(args.db)
     user = args.user or os.environ.get("SELFLENGTHEN_USER") or getpass.getuser()
+    edited = _read_markdown(args.text_file) if args.text_file else None
     n = review(store, args.name, accept_passing=args.accept_passing, accept=args.accept, reject=args.reject,
-               reasons=args.reason, note=args.note, user=user)
+               undo=args.undo, edit=args.edit, edited_text=edited, reasons=args.reason, note=args.note, user=user)
     print(f"{n} decisions recorded")
 
 

@@ -139,3 +139,32 @@ def test_curation_settings_are_set_shown_and_validated(tmp_path, untrained_model
     missing = cli("curation", "--db", db, "--name", "r", "--guidelines", tmp_path / "nope.md")
     assert missing.returncode == 1 and "cannot read" in missing.stderr
     assert dump(db) == before
+
+
+def test_review_edit_and_undo_are_the_dashboards_twins(tmp_path):
+    from scripted import scripted_backend
+    from selflengthen.config import preset_config
+    from selflengthen.pipeline import STEPS, run_iteration
+    from storage import Store
+
+    db = tmp_path / "runs.db"
+    store = Store(db)
+    config = preset_config("demo", {"augment": {"n_instructions": 2}})
+    run = store.create_run("r", "m", "m", "transformers", "demo", config.to_dict(),
+                           [{"text": "Explain how cities grow over the centuries.", "language": "en"}])
+    backend = scripted_backend()
+    run_iteration(store, run, store.latest_iteration(run["id"]), list(STEPS), factory=lambda *a: backend)
+    sid = store.iteration_samples(store.latest_iteration(run["id"])["id"])[0]["id"]
+    text = tmp_path / "edited.md"
+    text.write_text("A better final text, written by the curator.", encoding="utf-8")
+    cli("review", "--db", db, "--name", "r", "--edit", sid, "--text-file", text, "--user", "ann", check=True)
+    [row] = store.accepted_samples(store.latest_iteration(run["id"])["id"])
+    assert row["final_text"] == "A better final text, written by the curator." and row["edited"]
+    cli("review", "--db", db, "--name", "r", "--undo", sid, "--user", "ann", check=True)
+    assert [(d["verdict"], d["user"]) for d in store.decision_history(sid)] == [("accept", "ann"), ("pending", "ann")]
+    assert store.accepted_samples(store.latest_iteration(run["id"])["id"]) == []
+    empty = tmp_path / "empty.md"
+    empty.write_text("  ", encoding="utf-8")
+    refused = cli("review", "--db", db, "--name", "r", "--edit", sid, "--text-file", empty)
+    assert refused.returncode == 1 and "--edit needs a non-empty --text-file" in refused.stderr
+    assert cli("review", "--db", db, "--name", "r", "--undo", 999).stderr.startswith("error: sample 999 is not in")
