@@ -28,7 +28,7 @@ def ensure_demo_run(store, data_dir: Path) -> None:
 
     if store.get_run("demo") is not None:
         return
-    model_dir = data_dir / "demo-model"
+    model_dir = Path(data_dir).resolve() / "demo-model"  # absolute: the run stays usable from any folder
     if not (model_dir / "config.json").exists():
         print(f"building the demo model in {model_dir} (first start only, about 30 s) ...", flush=True)
         build_demo_model(model_dir)
@@ -70,7 +70,7 @@ def build_app(store, db_path: str | Path | None = None, *, auth: bool = False, w
     from ui.common import Studio, run_names
 
     db_path = Path(db_path or store.path)
-    studio = Studio(store=store, db_path=db_path, worker=Worker(store, cwd=str(ROOT)), auth=auth)
+    studio = Studio(store=store, db_path=db_path, worker=Worker(store), auth=auth)
     with gr.Blocks(title="Self-Lengthen Studio") as demo:
         with gr.Row(equal_height=True):
             gr.Markdown("# Self-Lengthen Studio")
@@ -115,7 +115,7 @@ def main(argv: list[str] | None = None) -> None:
         print(f"\n{'!' * 100}\n{warning}\n{'!' * 100}\n", file=sys.stderr, flush=True)
     from storage import Store
 
-    db_path = Path(args.db)
+    db_path = Path(args.db).resolve()
     store = Store(db_path)
     if not args.no_demo:
         ensure_demo_run(store, db_path.parent)

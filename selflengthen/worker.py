@@ -15,10 +15,12 @@ import sys
 import threading
 import time
 from collections import deque
+from pathlib import Path
 
 from selflengthen.errors import InputError
 
 TAIL_LINES = 200
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
 def cli_command(*args: str) -> list[str]:
@@ -129,7 +131,10 @@ class Worker:
 
     def _run(self, command: list[str]) -> int | None:
         """Run one command to its end; None when the chain was cancelled before it started."""
-        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        # The commands run in the app's working directory (relative paths mean what the user meant) and
+        # import this project wherever that is.
+        path = os.pathsep.join(filter(None, [str(PROJECT_ROOT), os.environ.get("PYTHONPATH")]))
+        env = {**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONPATH": path}
         with self._proc_lock:
             if self._cancel:
                 return None

@@ -67,3 +67,15 @@ def test_cancel_asks_live_jobs_to_stop_and_skips_the_next_step(store, tmp_path):
 
 def test_shown_commands_are_copyable():
     assert shown(cli_command("init", "--name", "a b")) == "python -m selflengthen init --name 'a b'"
+
+
+def test_commands_run_where_the_app_runs_so_relative_paths_mean_what_the_user_meant(tmp_path, monkeypatch):
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    store = Store(elsewhere / "studio.db")
+    store.create_run("r", "m", "m", "transformers", "demo", {}, [{"text": "Write a story.", "language": "en"}])
+    monkeypatch.chdir(elsewhere)  # not the project folder: `-m selflengthen` must still import
+    worker = Worker(store)
+    worker.launch("status", [cli_command("status", "--db", "studio.db", "--name", "r")])
+    assert worker.wait(60)
+    assert worker.state()["returncode"] == 0 and "run r (demo" in worker.state()["output"]
