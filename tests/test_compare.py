@@ -220,6 +220,8 @@ def test_reopening_the_tab_keeps_valid_choices(store):
     assert (a["value"], b["value"], pool["value"], limit["value"]) == (1, 1, "My own question.", 32)
     assert pool["choices"] == ["Write about the sea.", "Explain how cities grow."]
     assert [u["choices"] for u in tab.picker_updates(store, None)[:3]] == [[], [], []]
+    same = tab.picker_updates(store, "r", 0, 0)  # opened before iteration 1 existed: B moves to the latest
+    assert (same[0]["value"], same[1]["value"]) == (0, 1)
 
 
 def test_history_click_shows_that_comparison(store):

@@ -58,7 +58,7 @@ def picker_updates(store, run_name: str | None, a=None, b=None, instruction=None
     run = store.get_run(run_name) if run_name else None
     indexes, pool = iteration_indexes(store, run_name), instruction_texts(store, run_name)
     a = a if a in indexes else (indexes[0] if indexes else None)
-    b = b if b in indexes else (indexes[-1] if indexes else None)
+    b = b if b in indexes and b != a else (indexes[-1] if indexes else None)  # a new iteration becomes B
     limit = max_new_tokens or (run["config"].get("generate", {}).get("max_new_tokens") if run else None)
     return (gr.update(choices=indexes, value=a), gr.update(choices=indexes, value=b),
             gr.update(choices=pool, value=instruction or (pool[0] if pool else None)), gr.update(value=limit))
