@@ -401,7 +401,8 @@ def test_a_batch_with_an_unknown_sample_writes_nothing(reviewed):
     assert reviewed.decision_history(1) == []
 
 
-def test_accepting_in_a_large_iteration_stays_fast(store):
+def test_bulk_and_quick_decisions_in_a_large_iteration_are_all_recorded(store):
+    """Speed at scale is measured by bench/review_scale.py; here: nothing is lost or doubled."""
     run = store.create_run("big", "m", "m", "transformers", "demo", {}, [{"text": "Write.", "language": "en"}])
     iteration = store.latest_iteration(run["id"])
     instruction = store.iteration_instructions(iteration["id"])[0]["id"]
@@ -409,17 +410,15 @@ def test_accepting_in_a_large_iteration_stays_fast(store):
                          "slot": i, "language": "en", "status": "kept", "initial_response": "Some words here.",
                          "initial_words": 3, "initial_attempts": 1} for i in range(3000)])
     s = Session(store, "alice", run="big")
-    start = time.perf_counter()
     s.bulk_ask("accept")
     s.bulk_confirm()
-    assert time.perf_counter() - start < 5 and store.verdict_counts(iteration["id"]) == {"accept": 3000}
+    assert store.verdict_counts(iteration["id"]) == {"accept": 3000}
     s.apply(verdict="accept")
-    timings = []
-    for _ in range(40):
-        start = time.perf_counter()
-        s.undo() if len(timings) % 2 else s.reject(["other"])
-        timings.append(time.perf_counter() - start)
-    assert sorted(timings)[int(len(timings) * 0.95)] < 0.25  # about 2 ms on the reference machine
+    for i in range(40):  # reject, undo that very reject (it reopens the sample), reject it again, ...
+        s.undo() if i % 2 else s.reject(["other"])
+    assert store.verdict_counts(iteration["id"]) == {"accept": 2999, "pending": 1}  # undo withdraws, never restores
+    assert store.one("SELECT count(*) AS n FROM decisions")["n"] == 3040
+    assert s.undo()["message"] == "undo: you have no decision to withdraw here"
 
 
 # -- keyboard and the real server -------------------------------------------------------------------------------

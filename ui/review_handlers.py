@@ -289,9 +289,10 @@ def save_edit(store, run_name: str, ids: list[int], cursor: dict, final_text: st
 
 @_guarded
 def undo(store, run_name: str, ids: list[int], cursor: dict, diff_on: bool, request: gr.Request | None = None):
-    """Withdraw this curator's verdict (an appended 'pending' row): on the open sample, else their last one."""
+    """Withdraw this curator's latest decision of the session (an appended 'pending' row) and reopen its sample;
+    with none left in the session, their verdict on the open sample."""
     user, stack = user_of(request), list(cursor["undo"])
-    target = store.withdrawable([i for i in [cursor["sample_id"], *reversed(stack)] if i is not None], user)
+    target = store.withdrawable([i for i in [*reversed(stack), cursor["sample_id"]] if i is not None], user)
     if target is None:
         return message_only(cursor, "undo: you have no decision to withdraw here")
     sample_id, verdict = target
