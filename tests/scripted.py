@@ -34,3 +34,18 @@ def make_responder(judge: str = "Yes.", response_suffix: str = "."):
 
 def scripted_backend(**kwargs) -> ScriptedBackend:
     return ScriptedBackend(responder=make_responder(**kwargs))
+
+
+def reviewed_run(store, name: str = "r", seeds: list[str] = ("Write about the sea.",
+                                                            "Explain how cities grow over the centuries."),
+                 n_instructions: int = 4, backend: ScriptedBackend | None = None) -> dict:
+    """A run (demo preset) whose iteration 0 went through every step with a scripted model, ready for review."""
+    from selflengthen.config import preset_config
+    from selflengthen.pipeline import STEPS, run_iteration
+
+    config = preset_config("demo", {"augment": {"n_instructions": n_instructions}})
+    run = store.create_run(name, "m", "m", "transformers", "demo", config.to_dict(),
+                           [{"text": text, "language": "en"} for text in seeds])
+    backend = backend or scripted_backend()
+    run_iteration(store, run, store.latest_iteration(run["id"]), list(STEPS), factory=lambda *a: backend)
+    return run

@@ -6,9 +6,7 @@ import re
 import pytest
 from gradio_client import Client
 
-from scripted import scripted_backend
-from selflengthen.config import preset_config
-from selflengthen.pipeline import STEPS, run_iteration
+from scripted import reviewed_run
 from storage import Store
 
 import app
@@ -17,12 +15,7 @@ import app
 @pytest.fixture
 def store_with_iteration(tmp_path):
     store = Store(tmp_path / "studio.db")
-    config = preset_config("demo", {"augment": {"n_instructions": 4}})
-    run = store.create_run("r", "m", "m", "transformers", "demo", config.to_dict(),
-                           [{"text": "Write about the sea.", "language": "en"},
-                            {"text": "Explain how cities grow over the centuries.", "language": "en"}])
-    backend = scripted_backend()
-    run_iteration(store, run, store.latest_iteration(run["id"]), list(STEPS), factory=lambda *a: backend)
+    reviewed_run(store)
     return store
 
 

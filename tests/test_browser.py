@@ -20,10 +20,8 @@ from pathlib import Path
 import pytest
 
 from conftest import ROOT
-from scripted import make_responder
+from scripted import make_responder, reviewed_run
 from selflengthen.backends.fake import ScriptedBackend
-from selflengthen.config import preset_config
-from selflengthen.pipeline import STEPS, run_iteration
 from storage import Store
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -147,13 +145,10 @@ def shoot(page, name: str) -> None:
 def seeded_run(db: Path, name: str, text: str, n_instructions: int = 6) -> None:
     """A run with one reviewed-ready iteration whose texts all contain `text` (scripted backend)."""
     store = Store(db)
-    config = preset_config("demo", {"augment": {"n_instructions": n_instructions}})
-    run = store.create_run(name, "m", "m", "transformers", "demo", config.to_dict(),
-                           [{"text": f"Write about the harbour {text}.", "language": "en"},
-                            {"text": "Explain how cities grow over the centuries.", "language": "en"}])
     respond = make_responder()
     backend = ScriptedBackend(responder=lambda prompt: respond(prompt).replace("Answer", f"Answer {text}"))
-    run_iteration(store, run, store.latest_iteration(run["id"]), list(STEPS), factory=lambda *a: backend)
+    reviewed_run(store, name, seeds=(f"Write about the harbour {text}.", "Explain how cities grow over the centuries."),
+                 n_instructions=n_instructions, backend=backend)
     store.close()
 
 

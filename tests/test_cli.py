@@ -142,18 +142,12 @@ def test_curation_settings_are_set_shown_and_validated(tmp_path, untrained_model
 
 
 def test_review_edit_and_undo_are_the_dashboards_twins(tmp_path):
-    from scripted import scripted_backend
-    from selflengthen.config import preset_config
-    from selflengthen.pipeline import STEPS, run_iteration
+    from scripted import reviewed_run
     from storage import Store
 
     db = tmp_path / "runs.db"
     store = Store(db)
-    config = preset_config("demo", {"augment": {"n_instructions": 2}})
-    run = store.create_run("r", "m", "m", "transformers", "demo", config.to_dict(),
-                           [{"text": "Explain how cities grow over the centuries.", "language": "en"}])
-    backend = scripted_backend()
-    run_iteration(store, run, store.latest_iteration(run["id"]), list(STEPS), factory=lambda *a: backend)
+    run = reviewed_run(store, seeds=("Explain how cities grow over the centuries.",), n_instructions=2)
     sid = store.iteration_samples(store.latest_iteration(run["id"])["id"])[0]["id"]
     text = tmp_path / "edited.md"
     text.write_text("A better final text, written by the curator.", encoding="utf-8")

@@ -1,15 +1,12 @@
 """The Review tab's handlers on a real SQLite store (scripted backend), and through a real Gradio server."""
 
 import re
-import time
 from types import SimpleNamespace
 
 import pytest
 from gradio_client import Client
 
-from scripted import scripted_backend
-from selflengthen.config import preset_config
-from selflengthen.pipeline import STEPS, run_iteration
+from scripted import reviewed_run
 from storage import Store, StoreError
 from ui import review_handlers as review
 from ui.hotkeys import HEAD, KEYS
@@ -103,12 +100,7 @@ def store(tmp_path):
 @pytest.fixture
 def reviewed(store):
     """Run 'r' with one iteration ready for review: 8 samples, 4 kept and 4 dropped by the drop-short filter."""
-    config = preset_config("demo", {"augment": {"n_instructions": 4}})
-    run = store.create_run("r", "m", "m", "transformers", "demo", config.to_dict(),
-                           [{"text": f"Write about {XSS} and the sea.", "language": "en"},
-                            {"text": "Explain how cities grow over the centuries.", "language": "en"}])
-    backend = scripted_backend()
-    run_iteration(store, run, store.latest_iteration(run["id"]), list(STEPS), factory=lambda *a: backend)
+    reviewed_run(store, seeds=(f"Write about {XSS} and the sea.", "Explain how cities grow over the centuries."))
     return store
 
 

@@ -7,10 +7,9 @@ import re
 import pytest
 
 from conftest import ROOT
-from scripted import scripted_backend
+from scripted import reviewed_run
 from selflengthen import cli
 from selflengthen.config import preset_config
-from selflengthen.pipeline import STEPS, run_iteration
 from selflengthen.worker import Worker
 from storage import Store
 from ui.common import Studio
@@ -179,12 +178,7 @@ def test_open_run_sets_the_run_picker(studio):
 
 def test_status_and_sample_tables_show_counts_and_raw_text(tmp_path):
     store = Store(tmp_path / "studio.db")
-    config = preset_config("demo", {"augment": {"n_instructions": 4}})
-    run = store.create_run("r", "m", "m", "transformers", "demo", config.to_dict(),
-                           [{"text": f"Write about {XSS} and the sea.", "language": "en"},
-                            {"text": "Explain how cities grow over the centuries.", "language": "en"}])
-    backend = scripted_backend()
-    run_iteration(store, run, store.latest_iteration(run["id"]), list(STEPS), factory=lambda *a: backend)
+    reviewed_run(store, seeds=(f"Write about {XSS} and the sea.", "Explain how cities grow over the centuries."))
     [row] = status_rows(store, "r")
     assert row[:4] == [0, "review", 4, 8]
     assert run_list_rows(store)[0][:6] == ["r", "demo", "transformers", "m", 1, "review"]
