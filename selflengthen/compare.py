@@ -9,11 +9,10 @@ time (load, generate, close): two large models need not fit in memory together.
 from __future__ import annotations
 
 from selflengthen.config import RunConfig
-from selflengthen.errors import InputError, SelfLengthenError
+from selflengthen.errors import InputError
 from selflengthen.instructions import build_response_prompt
-from selflengthen.jobs import JobReporter
+from selflengthen.jobs import JobReporter, run_as_job
 from selflengthen.pipeline import default_backend_factory
-from selflengthen.progress import Cancelled
 from selflengthen.stages.common import derive_seed, sampling_params
 from selflengthen.words import count_words
 from selflengthen.worker import cli_command, shown
@@ -86,22 +85,14 @@ def run_compare_job(store, run_name: str, iteration_a: int, iteration_b: int, in
                                     max_new_tokens))
     job_id = store.start_job("compare", run_id=run["id"], command=command)
     reporter = JobReporter(store, job_id)
-    try:
+
+    def work() -> int:
         responses = _answer_all(models, text, config, max_new_tokens or config.generate.max_new_tokens,
                                 derive_seed(config.seed, "compare", job_id), factory or default_backend_factory,
                                 reporter)
-        comparison_id = store.save_comparison(_comparison_row(run, job_id, text, models, responses))
-    except Cancelled as e:
-        reporter.close()
-        store.finish_job(job_id, "cancelled", str(e))
-        raise SelfLengthenError(str(e)) from None
-    except BaseException as e:
-        reporter.close()
-        store.finish_job(job_id, "failed", f"{type(e).__name__}: {e}")
-        raise
-    reporter.close()
-    store.finish_job(job_id, "done")
-    return store.get_comparison(comparison_id)
+        return store.save_comparison(_comparison_row(run, job_id, text, models, responses))
+
+    return store.get_comparison(run_as_job(store, job_id, reporter, work))
 
 
 def _answer_all(models: dict[int, str], instruction: str, config: RunConfig, max_new_tokens: int, seed: int,

@@ -64,8 +64,15 @@ def run_iterate_job(store, run_name: str, *, steps: str | None = None, n_instruc
     job_id = store.start_job("iterate", run_id=run["id"], iteration_id=iteration["id"], command=command)
     reporter = JobReporter(store, job_id, show_progress)
     kwargs = {} if factory is None else {"factory": factory}
+    return run_as_job(store, job_id, reporter, lambda: run_iteration(
+        store, run, iteration, wanted, reporter, n_instructions=n_instructions, **kwargs))
+
+
+def run_as_job(store, job_id: int, reporter: JobReporter, work):
+    """Run `work()` for a started job and end the job the way it went: done; cancelled (raised as a one-line
+    error, since the finished part is kept); or failed (the error re-raised)."""
     try:
-        result = run_iteration(store, run, iteration, wanted, reporter, n_instructions=n_instructions, **kwargs)
+        result = work()
     except Cancelled as e:
         reporter.close()
         store.finish_job(job_id, "cancelled", str(e))
