@@ -136,9 +136,7 @@ def job_line(job: dict) -> str:
     metrics = json.loads(job.get("metrics") or "{}")
     parts = [f"**{job['kind'].split(':', 1)[-1]}** (job {job['id']})", job["status"]]
     if job["total"]:
-        # The trainer writes its step at most once a second; a job that ended 'done' ran every step.
-        done = job["total"] if job["status"] == "done" else job["done"]
-        parts.append(f"step {done}/{job['total']} ({done / job['total']:.0%})")
+        parts.append(f"step {job['done']}/{job['total']} ({job['done'] / job['total']:.0%})")
     for key, label in (("train_loss", "loss"), ("eval_loss", "eval loss"), ("learning_rate", "lr")):
         if metrics.get(key) is not None:
             parts.append(f"{label} {metrics[key]:.4g}")
