@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import threading
@@ -14,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from servers import free_port, wait_until_up
 from selflengthen.backends import GenerationParams, Prompt, create_backend
 from selflengthen.config import BackendConfig
 from selflengthen.errors import BackendError
@@ -25,28 +25,6 @@ CHAT_OK = {"choices": [{"message": {"role": "assistant", "content": "ok"}, "fini
            "usage": {"completion_tokens": 1}}
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_until_healthy(url: str, process: subprocess.Popen, limit: float = 60.0) -> None:
-    import httpx
-
-    deadline = time.monotonic() + limit
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"transformers serve exited with code {process.returncode}")
-        try:
-            if httpx.get(url, timeout=2).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.5)
-    raise RuntimeError(f"transformers serve not healthy after {limit:.0f} s")
-
-
 @pytest.fixture(scope="module")
 def served_model(untrained_model_dir, tmp_path_factory):
     """(base_url, model) of a real `transformers serve` on a free port, stopped after the module."""
@@ -56,7 +34,7 @@ def served_model(untrained_model_dir, tmp_path_factory):
                "--port", str(port)]
     process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "HF_HUB_OFFLINE": "1"})
     try:
-        wait_until_healthy(f"http://127.0.0.1:{port}/health", process)
+        wait_until_up(f"http://127.0.0.1:{port}/health", process, "transformers serve")
         yield f"http://127.0.0.1:{port}/v1", model
     finally:
         process.terminate()

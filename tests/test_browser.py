@@ -10,17 +10,16 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
 from conftest import ROOT
 from scripted import make_responder, reviewed_run
+from servers import free_port, wait_until_up
 from selflengthen.backends.fake import ScriptedBackend
 from storage import Store
 
@@ -38,25 +37,6 @@ if not Path(CHROMIUM).exists():
 pytestmark = pytest.mark.slow
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_until_up(url: str, proc: subprocess.Popen, timeout: float = 90) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"app exited with code {proc.returncode}")
-        try:
-            urllib.request.urlopen(url, timeout=2)
-            return
-        except OSError:
-            time.sleep(0.5)
-    raise TimeoutError(f"app not up at {url} after {timeout} s")
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     """`python app.py` on a temp database with two curators; yields (url, db path)."""
@@ -68,7 +48,7 @@ def server(tmp_path_factory):
                             cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     url = f"http://127.0.0.1:{port}/"
     try:
-        wait_until_up(url, proc)
+        wait_until_up(url, proc, "the dashboard", limit=90)
         yield url, db
     finally:
         os.killpg(proc.pid, signal.SIGTERM)  # the app and any job it started
