@@ -1,14 +1,17 @@
-"""Curation as pure functions: suggested verdicts, gate tables, the word diff, effective verdicts, kappas, filters."""
+"""Curation as pure functions (suggested verdicts, gate tables, the word diff, effective verdicts, kappas, filters),
+and the store's SQL applying the same effective-verdict rule."""
 
 import time
 
 import pytest
 
+from scripted import reviewed_run
 from selflengthen.curation import (Agreement, ReviewFilter, check_reasons, cohen_kappa, conflict_message,
                                    curator_agreement, effective_decision, fleiss_kappa, gate_rows, headline,
                                    latest_per_curator, needs_decision, progress_line, reason_for_gate,
                                    suggested_verdict, word_diff, word_tokens)
 from selflengthen.errors import InputError
+from storage import Store
 
 
 # -- suggested verdicts ------------------------------------------------------------------------------------
@@ -98,7 +101,7 @@ def rows(*decisions):
     return [{"id": i + 1, "user": user, "verdict": verdict} for i, (user, verdict) in enumerate(decisions)]
 
 
-@pytest.mark.parametrize("history, expected", [
+EFFECTIVE_CASES = [
     ([], None),
     ([("ann", "accept")], "accept"),
     ([("ann", "accept"), ("ann", "pending")], "pending"),
@@ -107,10 +110,31 @@ def rows(*decisions):
     ([("ann", "accept"), ("bob", "reject"), ("bob", "pending"), ("ann", "pending")], "pending"),
     ([("ann", "accept"), ("bob", "reject"), ("ann", "accept")], "accept"),
     ([("ann", "accept"), ("ann", "reject")], "reject"),
-])
+]
+
+
+@pytest.mark.parametrize("history, expected", EFFECTIVE_CASES)
 def test_effective_verdict_is_the_newest_standing_verdict_among_each_curators_latest(history, expected):
     decision = effective_decision(latest_per_curator(rows(*history)))
     assert (decision and decision["verdict"]) == expected
+
+
+@pytest.mark.parametrize("history", [h for h, _ in EFFECTIVE_CASES])
+def test_the_stores_sql_applies_the_same_rule(tmp_path, history):
+    """The store computes effective verdicts in SQL for whole iterations; it must agree with the rule above."""
+    store = Store(tmp_path / "studio.db")
+    run = reviewed_run(store)
+    iteration = store.latest_iteration(run["id"])["id"]
+    sample = store.iteration_samples(iteration)[0]["id"]
+    for user, verdict in history:
+        store.record_decision(sample, verdict, reasons=["other"] if verdict == "reject" else (), user=user)
+    expected = effective_decision(latest_per_curator(rows(*history)))
+    standing = store.current_decisions(iteration).get(sample)
+    wanted = expected["verdict"] if expected and expected["verdict"] != "pending" else None
+    assert (standing["verdict"] if standing else None) == wanted
+    counts = store.verdict_counts(iteration)
+    assert counts == ({expected["verdict"]: 1} if expected else {})
+    store.close()
 
 
 def test_needs_decision_under_overlap():
