@@ -12,21 +12,12 @@ import statistics
 from collections import Counter
 from collections.abc import Iterable
 
-from selflengthen.words import CJK_CHAR
+from selflengthen.words import split_words
 
 DISTINCT_SAMPLE = 300  # texts per iteration that distinct-n reads: a fixed subset keeps refreshes cheap
 NO_REASON = "(no reason given)"
 SUMMARY_COLUMNS = ["iteration", "samples", "passed", "accepted", "mean initial words", "mean final words",
                    "distinct-2 initial", "distinct-2 final"]
-
-
-def word_tokens(text: str) -> list[str]:
-    """The words of `text` in order, counted as `selflengthen.words.count_words` counts them.
-
-    >>> word_tokens("GPT-4 写了300字")
-    ['GPT-4', '写', '了', '300', '字']
-    """
-    return CJK_CHAR.sub(lambda m: f" {m.group()} ", text or "").split()
 
 
 def distinct_n(texts: Iterable[str], n: int = 2) -> float | None:
@@ -39,7 +30,7 @@ def distinct_n(texts: Iterable[str], n: int = 2) -> float | None:
     """
     seen, total = set(), 0
     for text in texts:
-        tokens = word_tokens(text)
+        tokens = split_words(text)
         grams = [tuple(tokens[i:i + n]) for i in range(len(tokens) - n + 1)]
         seen.update(grams)
         total += len(grams)

@@ -31,13 +31,15 @@ def test_distinct_2_known_answers(texts, expected):
     assert insights.distinct_n(texts, 2) == expected
 
 
-def test_distinct_n_for_other_n_and_word_tokens_match_count_words():
-    from selflengthen.words import count_words
+def test_distinct_n_for_other_n_counts_the_words_count_words_counts():
+    from selflengthen.words import count_words, split_words
 
     assert insights.distinct_n(["a b c a b c"], 3) == 0.75  # abc bca cab abc
     assert insights.distinct_n(["a a a"], 1) == round(1 / 3, 4)
     text = "Mixed 中文 text，with punctuation。 and 300字"
-    assert len(insights.word_tokens(text)) == count_words(text)
+    assert split_words(text) == ["Mixed", "中", "文", "text", "，", "with", "punctuation", "。", "and", "300", "字"]
+    assert count_words(text) == len(split_words(text)) == 11
+    assert insights.distinct_n([text], 1) == 1.0
 
 
 def _iteration(store, run, idx, **responder):
