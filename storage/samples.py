@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import statistics
-
+from selflengthen.insights import mean_median
 from storage.base import dumps, loads, now
 
 _SAMPLE_JSON = ("gates", "rejections")
@@ -105,10 +104,7 @@ class SamplesMixin:
         initial = [r["initial_words"] for r in rows]
         final = [r["final_words"] for r in rows if r["final_words"] is not None and r["rounds"] > 0]
 
-        def summary(values):
-            return (round(statistics.fmean(values), 1), statistics.median(values)) if values else (None, None)
-
-        (mi, di), (mf, df) = summary(initial), summary(final)
+        (mi, di), (mf, df) = mean_median(initial), mean_median(final)
         return {"initial_words_mean": mi, "initial_words_median": di, "final_words_mean": mf,
                 "final_words_median": df}
 
