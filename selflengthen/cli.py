@@ -92,6 +92,19 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--temperature", type=float, default=0.7)
     c.add_argument("--seed", type=int, default=0)
 
+    c = sub.add_parser("eval", help="answer a LonGen-format benchmark with an iteration's model and score it")
+    _db_name(c)
+    c.add_argument("--iteration", type=int, required=True, help="the iteration whose model answers")
+    c.add_argument("--role", default="generator", choices=("generator", "extender"))
+    c.add_argument("--benchmark", help="LonGen-format JSONL file or hub dataset id (default: the bundled LonGen)")
+    c.add_argument("--limit", type=int, help="answer only the first K items")
+    c.add_argument("--max-new-tokens", type=int, help="default: the run's generate.max_new_tokens")
+    c.add_argument("--judge-model", help="score quality with this model as an LLM judge (hub id, path or served name)")
+    c.add_argument("--judge-backend", default="openai", choices=("openai", "transformers", "vllm"))
+    c.add_argument("--judge-base-url", help="openai judge: server URL, e.g. http://127.0.0.1:8000/v1")
+    c.add_argument("--json", action="store_true")
+    c.add_argument("--quiet", action="store_true", help="no progress bars")
+
     c = sub.add_parser("score", help="LonGen length-following score of a JSONL file (type, constraint, response)")
     c.add_argument("file")
     c.add_argument("--json", action="store_true")
@@ -260,3 +273,15 @@ def cmd_score(args) -> None:
     for key in ("about", "range", "above", "below", "overall"):
         value = result[key]
         print(f"{key:>8}: {'-' if value is None else f'{value:.4f}'}")
+
+
+def cmd_eval(args) -> None:
+    from selflengthen.evaluate import format_summary, judge_settings, run_eval_job
+
+    store = _open_store(args.db)
+    judge = judge_settings(args.judge_model, args.judge_backend, args.judge_base_url)
+    evaluation = run_eval_job(store, args.name, args.iteration, role=args.role, benchmark=args.benchmark,
+                              limit=args.limit, max_new_tokens=args.max_new_tokens, judge=judge,
+                              show_progress=not args.quiet)
+    print(json.dumps(evaluation, ensure_ascii=False) if args.json else format_summary(evaluation))
+

@@ -7,6 +7,7 @@ from storage.base import Connection, StoreError
 from storage.checkpoints import CheckpointsMixin
 from storage.comparisons import ComparisonsMixin
 from storage.decisions import DecisionsMixin
+from storage.evaluations import EvaluationsMixin
 from storage.insights import InsightsMixin
 from storage.jobs import JobsMixin
 from storage.review import ReviewMixin
@@ -15,7 +16,7 @@ from storage.samples import SamplesMixin
 
 
 class Store(RunsMixin, SamplesMixin, DecisionsMixin, ReviewMixin, JobsMixin, CheckpointsMixin, ComparisonsMixin,
-            InsightsMixin, Connection):
+            InsightsMixin, EvaluationsMixin, Connection):
     """All stored state of Self-Lengthen Studio, behind named functions."""
 
 

@@ -199,3 +199,56 @@ def m003_dashboard(db):
             created_at TEXT NOT NULL
         )""")
     db.execute("CREATE INDEX comparisons_by_run ON comparisons (run_id, id)")
+
+
+@migrations(name="004_evaluation")
+def m004_evaluation(db):
+    # One checkpoint's run over a LonGen-format benchmark; re-running the same identity resumes it.
+    db.execute("""
+        CREATE TABLE evaluations (
+            id INTEGER PRIMARY KEY,
+            run_id INTEGER NOT NULL REFERENCES runs(id),
+            iteration_idx INTEGER NOT NULL,
+            role TEXT NOT NULL,
+            model TEXT NOT NULL,
+            benchmark TEXT NOT NULL,
+            digest TEXT NOT NULL,
+            total INTEGER NOT NULL,
+            max_new_tokens INTEGER NOT NULL,
+            seed INTEGER NOT NULL,
+            status TEXT NOT NULL DEFAULT 'incomplete',
+            summary TEXT NOT NULL DEFAULT '{}',
+            job_id INTEGER REFERENCES jobs(id),
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            UNIQUE (run_id, iteration_idx, role, model, digest, max_new_tokens)
+        )""")
+    # One benchmark item's answer, its length scores and the judge's verdict.
+    db.execute("""
+        CREATE TABLE eval_items (
+            id INTEGER PRIMARY KEY,
+            evaluation_id INTEGER NOT NULL REFERENCES evaluations(id),
+            item_idx INTEGER NOT NULL,
+            language TEXT NOT NULL,
+            length_range TEXT NOT NULL,
+            type TEXT NOT NULL,
+            constraint_text TEXT NOT NULL,
+            query TEXT NOT NULL,
+            response TEXT,
+            words INTEGER,
+            truncated INTEGER NOT NULL DEFAULT 0,
+            n_tokens INTEGER,
+            error TEXT,
+            target_low REAL,
+            target_high REAL,
+            target REAL,
+            length_score REAL,
+            sl_score REAL,
+            judge_model TEXT,
+            judge_scores TEXT,
+            judge_error TEXT,
+            judge_output TEXT,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            UNIQUE (evaluation_id, item_idx)
+        )""")
