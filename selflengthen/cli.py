@@ -105,6 +105,19 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--json", action="store_true")
     c.add_argument("--quiet", action="store_true", help="no progress bars")
 
+    c = sub.add_parser("export", help="write the accepted samples as a training dataset (with a dataset card)")
+    _db_name(c)
+    c.add_argument("--iterations", help="comma-separated iteration indexes (default: every iteration)")
+    c.add_argument("--format", required=True,
+                   choices=("messages", "prompt-completion", "alpaca", "sharegpt", "extender", "dpo"))
+    c.add_argument("--out", required=True, help="the export directory (created; refused if it exists)")
+    c.add_argument("--as", dest="output", default="jsonl", choices=("jsonl", "parquet", "hf"))
+    c.add_argument("--overwrite", action="store_true", help="replace an existing export in --out")
+    c.add_argument("--license", default="other", help="licence id written in the dataset card (e.g. apache-2.0)")
+    c.add_argument("--push-to-hub", metavar="REPO_ID", help="also upload the export to this hub dataset repo")
+    c.add_argument("--private", action="store_true", help="with --push-to-hub: create the repo private")
+    c.add_argument("--json", action="store_true")
+
     c = sub.add_parser("score", help="LonGen length-following score of a JSONL file (type, constraint, response)")
     c.add_argument("file")
     c.add_argument("--json", action="store_true")
@@ -285,3 +298,13 @@ def cmd_eval(args) -> None:
                               show_progress=not args.quiet)
     print(json.dumps(evaluation, ensure_ascii=False) if args.json else format_summary(evaluation))
 
+
+def cmd_export(args) -> None:
+    from selflengthen.export import export_dataset, parse_iterations
+
+    store = _open_store(args.db)
+    result = export_dataset(store, args.name, iterations=parse_iterations(args.iterations), fmt=args.format,
+                            out_dir=args.out, output=args.output, overwrite=args.overwrite, license=args.license,
+                            push_to_hub=args.push_to_hub, private=args.private)
+    print(json.dumps(result, ensure_ascii=False) if args.json else
+          f"{result['rows']} rows written to {result['path']} ({', '.join(result['files'])})")

@@ -8,6 +8,7 @@ from storage.checkpoints import CheckpointsMixin
 from storage.comparisons import ComparisonsMixin
 from storage.decisions import DecisionsMixin
 from storage.evaluations import EvaluationsMixin
+from storage.exports import ExportsMixin
 from storage.insights import InsightsMixin
 from storage.jobs import JobsMixin
 from storage.review import ReviewMixin
@@ -16,7 +17,7 @@ from storage.samples import SamplesMixin
 
 
 class Store(RunsMixin, SamplesMixin, DecisionsMixin, ReviewMixin, JobsMixin, CheckpointsMixin, ComparisonsMixin,
-            InsightsMixin, EvaluationsMixin, Connection):
+            InsightsMixin, EvaluationsMixin, ExportsMixin, Connection):
     """All stored state of Self-Lengthen Studio, behind named functions."""
 
 
