@@ -17,7 +17,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent
 DEMO_SEEDS = ROOT / "selflengthen" / "data" / "demo_seeds.jsonl"
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
-TABS = ("runs", "iterate", "review", "train", "insights", "compare")
+TABS = ("runs", "iterate", "review", "train", "insights", "compare", "evaluate", "export")
 
 
 def ensure_demo_run(store, data_dir: Path) -> None:
@@ -66,7 +66,7 @@ def build_app(store, db_path: str | Path | None = None, *, auth: bool = False, w
     import gradio as gr
 
     from selflengthen.worker import Worker
-    from ui import compare, insights, iterate, review, runs, train
+    from ui import compare, evaluate, export, insights, iterate, review, runs, train
     from ui.common import Studio, run_names
 
     db_path = Path(db_path or store.path)
@@ -80,7 +80,7 @@ def build_app(store, db_path: str | Path | None = None, *, auth: bool = False, w
         if warning:
             gr.Markdown(f"**{warning}**", elem_id="exposure-warning")
         with gr.Tabs(elem_id="tabs"):
-            for module in (runs, iterate, review, train, insights, compare):
+            for module in (runs, iterate, review, train, insights, compare, evaluate, export):
                 module.build_tab(studio, run)
         demo.load(lambda current: gr.update(choices=run_names(store), value=current or _first_run(store)),
                   run, run, queue=False)

@@ -1,4 +1,4 @@
-"""The dashboard's composition root: the six tabs served by a real in-process Gradio server, --auth parsing, the
+"""The dashboard's composition root: every tab served by a real in-process Gradio server, --auth parsing, the
 exposure warning, and the demo run made on first start."""
 
 import re
@@ -19,7 +19,7 @@ def store_with_iteration(tmp_path):
     return store
 
 
-def test_app_serves_all_six_tabs_and_their_handlers(store_with_iteration):
+def test_app_serves_every_tab_and_their_handlers(store_with_iteration):
     demo = app.build_app(store_with_iteration)
     demo.launch(prevent_thread_lock=True)
     try:
@@ -37,6 +37,19 @@ def test_app_serves_all_six_tabs_and_their_handlers(store_with_iteration):
                                      "Write a poem about the moon.", "{}", api_name="/runs_create")
         assert message == "run 'new' created with 1 seed instructions (demo preset)"
         assert store_with_iteration.get_run("new")["backend"] == "openai"
+        progress, *_ = client.predict("r", "longen", "type", None, [], api_name="/eval_poll")
+        assert progress == "No evaluation yet for this run."
+        iterations, _ = client.predict("r", api_name="/export_refresh")  # as opening the tab: the choices
+        assert iterations["choices"] == [["iteration 0", 0]] and iterations["value"] == [0]
+        refused, _ = client.predict("r", [0], "messages", "jsonl", "mine", False, "other", "", False, "",
+                                    api_name="/export_start")
+        assert refused.startswith("**Not exported**: nothing to export")
+        [first, *_] = store_with_iteration.iteration_samples(store_with_iteration.latest_iteration(1)["id"])
+        store_with_iteration.record_decision(first["id"], "accept", user="alice")
+        message, listing = client.predict("r", [0], "messages", "jsonl", "mine", False, "other", "", False, "",
+                                          api_name="/export_start")
+        assert message.startswith("Exported 1 rows to `") and listing["data"][0][0] == "mine"
+        assert (store_with_iteration.path.parent / "exports" / "mine" / "data.jsonl").is_file()
     finally:
         demo.close()
 

@@ -220,6 +220,30 @@ def test_the_whole_loop_in_the_browser(server, browser, demo_model_dir):
     shoot(page, "insights")
     open_tab(page, "Compare")
     shoot(page, "compare")
+
+    # Evaluate the new generator on 3 LonGen items; Export the accepted samples.
+    open_tab(page, "Evaluate")
+    page.locator("#eval-limit input").fill("3")
+    page.locator("#eval-max-new-tokens input").fill("32")
+    page.wait_for_function("s => document.querySelector('#eval-command textarea').value.includes(s)",
+                           arg="--limit 3 --max-new-tokens 32", timeout=30_000)
+    page.locator("#eval-start").click()
+    wait_for_text(page, "eval-progress", "eval · done", timeout=120)
+    page.wait_for_selector("#eval-scatter .js-plotly-plot .scatterlayer .trace .point", timeout=30_000)
+    page.wait_for_selector("#eval-buckets .js-plotly-plot", timeout=30_000)
+    [evaluation] = store.list_evaluations(run["id"])
+    assert (evaluation["iteration_idx"], evaluation["answered"], evaluation["status"]) == (1, 3, "done")
+    page.locator("#eval-items").get_by_role("gridcell").first.click()  # an item's query and answer open
+    page.wait_for_function("q => document.querySelector('#eval-query textarea').value === q",
+                           arg=store.eval_items(evaluation["id"])[0]["query"], timeout=30_000)
+    shoot(page, "evaluate")
+    open_tab(page, "Export")
+    page.locator("#export-folder textarea, #export-folder input").first.fill("browser-messages")
+    wait_for_text(page, "export-counts", f"{len(accepted)} rows")
+    page.locator("#export-start").click()
+    wait_for_text(page, "export-message", f"Exported {len(accepted)} rows")
+    shoot(page, "export")
+    assert (Path(db).parent / "exports" / "browser-messages" / "data.jsonl").is_file()
     assert page.dialogs == []
     store.close()
 

@@ -52,6 +52,16 @@ def md_escape(text: str) -> str:
     return _MARKDOWN_SPECIAL.sub(r"\\\1", str(text))
 
 
+def md_code(text) -> str:
+    """Text shown literally as inline code (backslash escapes do not work inside backticks, so a backtick in
+    the text becomes a quote rather than ending the span).
+
+    >>> md_code("data/my_run`s export")
+    "`data/my_run's export`"
+    """
+    return "`" + str(text).replace("`", "'") + "`"
+
+
 def format_seconds(seconds: float | None) -> str:
     """A short duration for progress lines.
 

@@ -29,7 +29,7 @@ def empty_figure(title: str, message: str = "no data yet") -> go.Figure:
     return fig
 
 
-def _layout(fig: go.Figure, title: str, x: str, y: str, **extra) -> go.Figure:
+def chart_layout(fig: go.Figure, title: str, x: str, y: str, **extra) -> go.Figure:
     fig.update_layout(title=title, xaxis_title=x, yaxis_title=y, height=360, legend={"orientation": "h", "y": -0.2},
                       margin={"t": 50, "b": 40}, **extra)
     return fig
@@ -47,7 +47,7 @@ def words_figure(insights: list[dict]) -> go.Figure:
             xs += [f"iteration {item['iteration']}"] * len(item[f"{kind}_words"])
             ys += item[f"{kind}_words"]
         fig.add_trace(go.Box(x=xs, y=ys, name=label, marker_color=COLORS[kind], boxmean=True, boxpoints=False))
-    return _layout(fig, title, "", "words", boxmode="group")
+    return chart_layout(fig, title, "", "words", boxmode="group")
 
 
 def growth_figure(insights: list[dict]) -> go.Figure:
@@ -61,7 +61,7 @@ def growth_figure(insights: list[dict]) -> go.Figure:
         for stat, dash in (("mean", "solid"), ("median", "dot")):
             fig.add_trace(go.Scatter(x=xs, y=[item[f"{kind}_{stat}"] for item in insights], mode="lines+markers",
                                      name=f"{label} ({stat})", line={"color": COLORS[kind], "dash": dash}))
-    return _layout(fig, title, "iteration", "words", xaxis={"dtick": 1})
+    return chart_layout(fig, title, "iteration", "words", xaxis={"dtick": 1})
 
 
 def acceptance_figure(insights: list[dict]) -> go.Figure:
@@ -76,7 +76,7 @@ def acceptance_figure(insights: list[dict]) -> go.Figure:
         shares = [round(100 * n / item["samples"], 1) if item["samples"] else None for n, item in zip(counts, insights)]
         fig.add_trace(go.Bar(x=xs, y=shares, name=key, marker_color=COLORS[verdict], customdata=counts,
                              hovertemplate="%{y}% (%{customdata} samples)"))
-    return _layout(fig, title, "", "% of samples", barmode="stack")
+    return chart_layout(fig, title, "", "% of samples", barmode="stack")
 
 
 def reason_label(source: str, reason: str) -> str:
@@ -99,7 +99,7 @@ def reasons_figure(insights: list[dict]) -> go.Figure:
         pairs += [(reason_label("gate", r), n) for r, n in item["gate_reasons"].items()]
         fig.add_trace(go.Bar(y=[p[0] for p in pairs], x=[p[1] for p in pairs], orientation="h",
                              name=f"iteration {item['iteration']}"))
-    return _layout(fig, title, "samples", "", barmode="group", yaxis={"automargin": True})
+    return chart_layout(fig, title, "samples", "", barmode="group", yaxis={"automargin": True})
 
 
 def gates_figure(insights: list[dict]) -> go.Figure:
@@ -114,7 +114,7 @@ def gates_figure(insights: list[dict]) -> go.Figure:
                              orientation="h", customdata=[[c["passed"], c["seen"]] for c in checks.values()],
                              hovertemplate="%{x}% (%{customdata[0]} of %{customdata[1]})",
                              name=f"iteration {item['iteration']}"))
-    return _layout(fig, title, "% passed", "", barmode="group", xaxis={"range": [0, 105]},
+    return chart_layout(fig, title, "% passed", "", barmode="group", xaxis={"range": [0, 105]},
                    yaxis={"automargin": True, "autorange": "reversed"})
 
 
@@ -128,7 +128,8 @@ def distinct_figure(insights: list[dict]) -> go.Figure:
     for kind, label in (("initial", "initial responses"), ("final", "final expansions")):
         fig.add_trace(go.Scatter(x=xs, y=[item[f"distinct2_{kind}"] for item in insights], mode="lines+markers",
                                  name=label, line={"color": COLORS[kind]}))
-    return _layout(fig, title, "iteration", "unique bigrams / bigrams", xaxis={"dtick": 1}, yaxis={"range": [0, 1.05]})
+    return chart_layout(fig, title, "iteration", "unique bigrams / bigrams", xaxis={"dtick": 1},
+                        yaxis={"range": [0, 1.05]})
 
 
 BUILDERS = {"words": words_figure, "growth": growth_figure, "acceptance": acceptance_figure,
