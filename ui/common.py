@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import html
+import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
 import gradio as gr
 
+from selflengthen.errors import InputError
 from selflengthen.worker import Worker
 
 
@@ -50,6 +52,27 @@ def md_escape(text: str) -> str:
     'my\\_run \\<b\\>'
     """
     return _MARKDOWN_SPECIAL.sub(r"\\\1", str(text))
+
+
+def optional_whole(value, what: str) -> int | None:
+    """A Number field as an optional whole number of at least 1 (empty means 'not given').
+
+    >>> [optional_whole(v, "max new tokens") for v in (None, "", 16.0, "8")]
+    [None, None, 16, 8]
+    >>> optional_whole(2.5, "the item limit")
+    Traceback (most recent call last):
+    ...
+    selflengthen.errors.InputError: the item limit must be a whole number of at least 1 (got 2.5)
+    """
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise InputError(f"{what} must be a whole number (got {value!r})") from None
+    if not math.isfinite(number) or not number.is_integer() or number < 1:
+        raise InputError(f"{what} must be a whole number of at least 1 (got {value})")
+    return int(number)
 
 
 def md_code(text) -> str:

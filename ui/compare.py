@@ -15,6 +15,7 @@ import pandas as pd
 from selflengthen.compare import check_instruction, compare_command, parse_iteration_pair
 from selflengthen.errors import InputError, SelfLengthenError
 from selflengthen.worker import shown
+from ui.common import optional_whole
 
 HISTORY_COLUMNS = ["id", "when", "iterations", "words a", "words b", "instruction"]
 POOL_CHOICES = 500  # instructions offered in the picker; any other text can be typed
@@ -75,20 +76,6 @@ def reopen_compare(store, run_name: str | None, a, b, instruction, max_new_token
     return (*picker_updates(store, run_name, a, b, instruction, max_new_tokens), history_rows(store, run_name))
 
 
-def max_tokens_value(value) -> int | None:
-    """The Number field as a token limit: empty means the run's own setting.
-
-    >>> [max_tokens_value(v) for v in (None, "", 16.0)]
-    [None, None, 16]
-    """
-    if value in (None, ""):
-        return None
-    number = float(value)
-    if not number.is_integer() or number < 1:
-        raise InputError(f"max new tokens must be a whole number of at least 1 (got {value})")
-    return int(number)
-
-
 def compare_args(studio, run_name, a, b, instruction, max_new_tokens) -> list[str]:
     """The validated CLI twin; InputError says what to fix."""
     if not run_name or studio.store.get_run(run_name) is None:
@@ -99,7 +86,7 @@ def compare_args(studio, run_name, a, b, instruction, max_new_tokens) -> list[st
         raise InputError(f"pick two different iterations (both are {int(a)})")
     a, b = parse_iteration_pair(f"{int(a)},{int(b)}")
     return compare_command(str(studio.db_path), run_name, a, b, check_instruction(instruction),
-                           max_tokens_value(max_new_tokens))
+                           optional_whole(max_new_tokens, "max new tokens"))
 
 
 def command_preview(studio, run_name, a, b, instruction, max_new_tokens) -> str:

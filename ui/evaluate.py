@@ -22,7 +22,7 @@ from selflengthen.evaluate import eval_command, eval_model
 from selflengthen.pipeline import planned_iteration
 from selflengthen.worker import shown
 from ui import eval_charts as charts
-from ui.common import md_escape
+from ui.common import md_escape, optional_whole
 from ui.iterate import job_line
 
 POLL_SECONDS = 2.0
@@ -76,15 +76,6 @@ def iteration_choices(store, run_name: str | None) -> list[int]:
     return indexes + [plan["idx"]] if plan["new"] else indexes
 
 
-def _whole(value, what: str) -> int | None:
-    if value in (None, ""):
-        return None
-    number = float(value)
-    if not number.is_integer() or number < 1:
-        raise InputError(f"{what} must be a whole number of at least 1 (got {value})")
-    return int(number)
-
-
 def eval_args(studio, run_name, iteration, role, benchmark, limit, max_new_tokens, judge_model, judge_backend,
               judge_url) -> list[str]:
     """The validated CLI twin; InputError says what to fix."""
@@ -97,7 +88,8 @@ def eval_args(studio, run_name, iteration, role, benchmark, limit, max_new_token
     benchmark = (benchmark or "").strip()
     return eval_command(str(studio.db_path), run_name, int(iteration), role=role or "generator",
                         benchmark=None if benchmark in ("", DEFAULT_BENCHMARK) else benchmark,
-                        limit=_whole(limit, "the item limit"), max_new_tokens=_whole(max_new_tokens, "max new tokens"),
+                        limit=optional_whole(limit, "the item limit"),
+                        max_new_tokens=optional_whole(max_new_tokens, "max new tokens"),
                         judge_model=(judge_model or "").strip() or None, judge_backend=judge_backend or "openai",
                         judge_base_url=(judge_url or "").strip() or None)
 

@@ -8,7 +8,6 @@ or a second browser sees the same job.
 
 from __future__ import annotations
 
-import math
 from datetime import datetime
 
 import gradio as gr
@@ -18,7 +17,7 @@ from selflengthen.pipeline import iteration_config, planned_iteration
 from selflengthen.preflight import Check, blocking, run_preflight
 from selflengthen.report import iteration_status, job_progress
 from selflengthen.worker import cli_command, shown
-from ui.common import format_seconds, md_escape
+from ui.common import format_seconds, md_escape, optional_whole
 
 POLL_SECONDS = 1.5
 LOG_LINES = 60
@@ -33,15 +32,7 @@ def parse_n_instructions(value) -> int | None:
     >>> parse_n_instructions(None), parse_n_instructions(""), parse_n_instructions(0), parse_n_instructions(8.0)
     (None, None, None, 8)
     """
-    if value is None or value == 0 or (isinstance(value, str) and not value.strip()):
-        return None
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise InputError(f"number of instructions must be a whole number (got {value!r})") from None
-    if not math.isfinite(number) or number != int(number) or number < 1:
-        raise InputError(f"number of instructions must be a whole number of at least 1 (got {value})")
-    return int(number)
+    return None if value == 0 else optional_whole(value, "number of instructions")
 
 
 def iterate_command(db_path, run_name: str, n_instructions: int | None) -> list[str]:
