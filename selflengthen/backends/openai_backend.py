@@ -27,6 +27,10 @@ CHAT, COMPLETIONS = "/chat/completions", "/completions"
 MAX_BACKOFF = 60.0  # seconds: the longest wait between two attempts
 
 
+class RetriesExhausted(BackendError):
+    """A request still failed (refused, reset, timed out, 429 or 5xx) after its last retry."""
+
+
 class OpenAIBackend(Backend):
     name = "openai"
 
@@ -54,18 +58,30 @@ class OpenAIBackend(Backend):
         )
 
     def generate(self, prompts: list[Prompt], params: GenerationParams) -> list[Completion]:
+        """One completion per prompt. A prompt whose every retry failed comes back as Completion(error=...),
+        which the caller stores as failed (a re-run retries it); when every prompt failed the server is down
+        or refuses the requests, and that is a BackendError. So is an answer no retry can mend (HTTP 4xx)."""
         # Render in this thread (the tokenizer loads lazily, once), then send up to `concurrency` at a time.
         requests = [self._request(p) for p in prompts]
         seeds = [request_seed(p, params, i) for i, p in enumerate(prompts)]
         with ThreadPoolExecutor(max_workers=self.config.concurrency) as pool:
-            futures = [pool.submit(self._complete, path, payload, params, seed)
+            futures = [pool.submit(self._answer, path, payload, params, seed)
                        for (path, payload), seed in zip(requests, seeds)]
             try:
-                return [f.result() for f in futures]
+                outputs = [f.result() for f in futures]
             except BaseException:
                 for f in futures:  # one prompt failed for good: do not start the rest
                     f.cancel()
                 raise
+        if outputs and all(out.error for out in outputs):
+            raise BackendError(outputs[0].error)
+        return outputs
+
+    def _answer(self, path: str, payload: dict, params: GenerationParams, seed: int | None) -> Completion:
+        try:
+            return self._complete(path, payload, params, seed)
+        except RetriesExhausted as e:
+            return Completion(text="", error=str(e))
 
     def _request(self, prompt: Prompt) -> tuple[str, dict]:
         if prompt.prefill:
@@ -106,7 +122,7 @@ class OpenAIBackend(Backend):
                 return response
             last_error = f"HTTP {response.status_code}: {server_message(response)}"
             wait = retry_after(response)
-        raise BackendError(f"{url} failed after {attempts} attempt(s): {last_error}")
+        raise RetriesExhausted(f"{url} failed after {attempts} attempt(s): {last_error}")
 
     def close(self) -> None:
         self.client.close()

@@ -3,7 +3,9 @@
 For each missing instruction: two random pool instructions of one language are shown as examples, the
 generator writes a new one, length bounds apply, the model judges it (yes/no), and near-duplicates of the
 pool (ROUGE-L) are dropped. Every candidate is stored with its verdict; accepted ones join the pool at
-once. Resumable: candidates are numbered, so a re-run continues the count and only fills what is missing.
+once. A candidate whose request the backend gave up on is stored as rejected with reason 'backend' and
+does not count against the attempt budget. Resumable: candidates are numbered, so a re-run continues the
+count and only fills what is missing.
 """
 
 from __future__ import annotations
@@ -13,8 +15,10 @@ import random
 from selflengthen.instructions import (NearDuplicateIndex, build_judge_prompt, build_new_instruction_prompt,
                                        parse_judgement, parse_new_instruction)
 from selflengthen.progress import Reporter
-from selflengthen.stages.common import derive_seed, sampling_params
+from selflengthen.stages.common import derive_seed, log_backend_errors, sampling_params
 from selflengthen.words import count_words, detect_language
+
+BACKEND_FAILURE = "backend"  # the reject reason of a candidate whose request the backend gave up on
 
 
 def pick_parents(pool: list[dict], k: int, rng: random.Random) -> list[dict]:
@@ -40,7 +44,9 @@ def run_augment(store, run: dict, iteration: dict, backend, config, reporter: Re
     counts = store.instruction_counts(iteration["id"])
     missing = cfg.n_instructions - counts["accepted"]
     seeds_here = sum(1 for i in store.iteration_instructions(iteration["id"]) if i["source"] == "seed")
-    budget = (cfg.n_instructions - seeds_here) * cfg.max_attempts_per_instruction
+    # Candidates the backend failed on are no fault of the model's writing: they do not spend the budget.
+    budget = (cfg.n_instructions - seeds_here) * cfg.max_attempts_per_instruction + \
+        counts["reasons"].get(BACKEND_FAILURE, 0)
     reporter.stage("augment", total=max(cfg.n_instructions, counts["accepted"]), done=counts["accepted"])
     pool = store.instruction_pool(run["id"])
     if missing <= 0:
@@ -54,6 +60,9 @@ def run_augment(store, run: dict, iteration: dict, backend, config, reporter: Re
         size = min(missing, config.backend.batch_size, budget - attempt)
         rows = _augment_batch(backend, config, run, iteration, pool, index, attempt, size)
         store.save_instructions(run["id"], rows)
+        errors = [r.get("error") for r in rows]
+        log_backend_errors(reporter, "augment", errors)
+        budget += sum(1 for e in errors if e)
         accepted = [r for r in rows if r["status"] == "accepted"]
         pool = store.instruction_pool(run["id"])
         missing -= len(accepted)
@@ -77,6 +86,9 @@ def _augment_batch(backend, config, run, iteration, pool, index, first_attempt, 
     outputs = backend.generate(prompts, sampling_params(config, cfg.max_new_tokens, seed))
     for row, out in zip(rows, outputs):
         row["text"] = parse_new_instruction(out.text)
+        if out.error is not None:
+            row.update(status="rejected", reject_reason=BACKEND_FAILURE, error=out.error)
+            continue
         reason = "truncated" if out.truncated else length_reason(row["text"], cfg.min_words, cfg.max_words)
         if reason is None and detect_language(row["text"]) != row["language"]:
             reason = "language_mismatch"
@@ -99,6 +111,9 @@ def _judge(backend, config, iteration, rows: list[dict], seed: int) -> None:
     prompts = [build_judge_prompt(r["text"], r["language"]) for r in rows]
     outputs = backend.generate(prompts, sampling_params(config, 16, seed + 1))
     for row, out in zip(rows, outputs):
+        if out.error is not None:
+            row.update(status="rejected", reject_reason=BACKEND_FAILURE, error=out.error)
+            continue
         verdict = parse_judgement(out.text)
         row["judge_output"] = out.text
         row["judge"] = {True: "yes", False: "no", None: "unparsed"}[verdict]

@@ -1,4 +1,4 @@
-"""Helpers every stage runner shares: sampling parameters, deterministic seeds, batching."""
+"""Helpers every stage runner shares: sampling parameters, deterministic seeds, batching, backend failures."""
 
 from __future__ import annotations
 
@@ -39,3 +39,21 @@ def batches(items: Sequence[T], size: int) -> Iterator[list[T]]:
 
 def count_rejection(rejections: dict, key: str) -> None:
     rejections[key] = rejections.get(key, 0) + 1
+
+
+def backend_gate(error: str) -> dict:
+    """The stored gate result that keeps with a sample the error of a request the backend gave up on (server
+    down, timing out, erroring: no fault of the text, so its stage asks again on a re-run).
+
+    >>> backend_gate("http://h/v1/chat/completions failed after 3 attempt(s): HTTP 500: boom")["reason"][-4:]
+    'boom'
+    """
+    return {"gate": "backend", "passed": False, "reason": error}
+
+
+def log_backend_errors(reporter, stage: str, errors: list) -> None:
+    """One job-log line for the requests of a batch the backend gave up on (none: no line)."""
+    failed = [e for e in errors if e]
+    if failed:
+        reporter.log(f"{stage}: {len(failed)} of {len(errors)} request(s) failed after the backend's retries, "
+                     f"stored as failed; run iterate again to retry them ({failed[0]})")

@@ -6,8 +6,11 @@ the rest. The round is kept when its result passes the gates and is longer than 
 from; a failed round is retried up to `max_retries` times, then expansion of that sample stops. After
 the last round the sample passes when final words >= growth x initial words.
 
+A request the backend gave up on (its own retries spent) ends the sample's expansion at once as failed
+with reason expand/backend and the error, without a round.
+
 Resumable: each finished round is stored with the sample's new state in one transaction; a re-run picks
-up samples still marked 'generated' from their last kept round.
+up samples still marked 'generated', and those the backend failed on, from their last kept round.
 """
 
 from __future__ import annotations
@@ -18,8 +21,10 @@ from selflengthen.expansion import build_expand_prompt, join_stage2, stage2_pref
 from selflengthen.gates import GateResult, check_text, first_failure
 from selflengthen.progress import Reporter
 from selflengthen.split import split_halves
-from selflengthen.stages.common import count_rejection, derive_seed, sampling_params
+from selflengthen.stages.common import backend_gate, count_rejection, derive_seed, log_backend_errors, sampling_params
 from selflengthen.words import count_words
+
+BACKEND_FAILURE = "expand/backend"  # the reject reason of a request the backend gave up on
 
 
 @dataclass
@@ -33,6 +38,7 @@ class _Work:
     half: tuple[str, str, str] = ("", "", "")
     stage1: str = ""
     stage1_gates: list = field(default_factory=list)
+    error: str | None = None  # the backend gave up on this attempt's request
 
 
 def longer_gate(before: int, after: int, name: str) -> GateResult:
@@ -42,7 +48,7 @@ def longer_gate(before: int, after: int, name: str) -> GateResult:
 
 def run_expand(store, run: dict, iteration: dict, backend, config, reporter: Reporter) -> None:
     texts = {i["id"]: i["text"] for i in store.iteration_instructions(iteration["id"])}
-    pending = store.iteration_samples(iteration["id"], ("generated",))
+    pending = expansion_pending(store, iteration)
     expandable = store.sample_status_counts(iteration["id"])
     total = sum(n for status, n in expandable.items() if status != "failed_generation")
     reporter.stage("expand", total=total, done=total - len(pending))
@@ -55,20 +61,42 @@ def run_expand(store, run: dict, iteration: dict, backend, config, reporter: Rep
         seed = derive_seed(config.seed, iteration["idx"], "expand", counter)
         counter += len(batch)
         _stage1(backend, config, batch, seed)
-        ready = [w for w in batch if not w.stage1_gates or first_failure(w.stage1_gates) is None]
+        ready = [w for w in batch if w.error is None and first_failure(w.stage1_gates) is None]
         results = dict(zip(map(id, ready), _stage2(backend, config, ready, seed + 1)))
-        samples, rounds, finished = [], [], 0
-        for work in batch:
-            again, sample_row, round_row = _settle(work, results.get(id(work)), config)
-            if round_row is not None:
-                rounds.append(round_row)
-                samples.append(sample_row)
-            if again:
-                queue.append(again)
-            elif sample_row["status"] != "generated":
-                finished += 1
+        samples, rounds, again, finished = _settle_batch(batch, results, config)
+        queue.extend(again)
         store.save_expansion(samples, rounds)
         reporter.advance(finished)
+        log_backend_errors(reporter, "expand", [w.error for w in batch])
+
+
+def _settle_batch(batch: list[_Work], results: dict, config) -> tuple[list, list, list, int]:
+    """(sample rows and round rows to store, work to queue again, samples finished) after one attempt each."""
+    samples, rounds, again, finished = [], [], [], 0
+    for work in batch:
+        if work.error is not None:
+            samples.append(_unanswered(work))
+            finished += 1
+            continue
+        next_work, sample_row, round_row = _settle(work, results.get(id(work)), config)
+        if round_row is not None:
+            rounds.append(round_row)
+            samples.append(sample_row)
+        if next_work:
+            again.append(next_work)
+        elif sample_row["status"] != "generated":
+            finished += 1
+    return samples, rounds, again, finished
+
+
+def expansion_pending(store, iteration: dict) -> list[dict]:
+    """Samples to expand: those still 'generated', and those whose expansion the backend failed on (their
+    kept rounds stand; the status goes back to 'generated' while they are worked on)."""
+    samples = store.iteration_samples(iteration["id"], ("generated", "failed_expansion"))
+    pending = [s for s in samples if s["status"] == "generated" or s["reject_reason"] == BACKEND_FAILURE]
+    for sample in pending:
+        sample.update(status="generated", reject_reason=None)
+    return pending
 
 
 def _stage1(backend, config, batch: list[_Work], seed: int) -> None:
@@ -78,6 +106,7 @@ def _stage1(backend, config, batch: list[_Work], seed: int) -> None:
     prompts = [build_expand_prompt(w.instruction, w.half[0], w.sample["language"]) for w in batch]
     outputs = backend.generate(prompts, sampling_params(config, cfg.max_new_tokens, seed))
     for work, out in zip(batch, outputs):
+        work.error = out.error
         work.stage1 = out.text.strip()
         gates = check_text(work.stage1, work.sample["language"], truncated=out.truncated,
                            n_words=config.generate.ngram_words, n_chars=config.generate.ngram_chars)
@@ -95,6 +124,7 @@ def _stage2(backend, config, ready: list[_Work], seed: int) -> list[tuple]:
     outputs = backend.generate(prompts, sampling_params(config, config.expand.max_new_tokens, seed))
     results = []
     for work, prefill, out in zip(ready, prefills, outputs):
+        work.error = out.error
         text = join_stage2(prefill, out.text)
         gates = check_text(text, work.sample["language"], truncated=out.truncated,
                            n_words=config.generate.ngram_words, n_chars=config.generate.ngram_chars)
@@ -132,6 +162,16 @@ def _settle(work: _Work, result, config):
             return _Work(sample, work.instruction, result[0], work.round + 1, rejections=work.rejections), sample, round_row
     _finish(sample, cfg.growth, None if failure is None else f"expand/{failure.gate}")
     return None, sample, round_row
+
+
+def _unanswered(work: _Work) -> dict:
+    """The sample after a request the backend gave up on: failed, its kept rounds standing, no round row."""
+    sample = work.sample
+    sample["expand_attempts"] += 1
+    count_rejection(work.rejections, BACKEND_FAILURE)
+    sample.update(status="failed_expansion", reject_reason=BACKEND_FAILURE, rejections=work.rejections,
+                  gates={**sample["gates"], f"expand_round_{work.round}": [backend_gate(work.error)]})
+    return sample
 
 
 def _finish(sample: dict, growth: float, failed_reason: str | None) -> None:

@@ -3,7 +3,9 @@
 Gates (see selflengthen.gates): non-empty, not cut off by the token limit, ends with sentence punctuation
 of its language, no repeated n-gram. A response failing a gate is regenerated, up to `max_retries` times;
 then the sample is stored as failed with its last attempt and the reason. Every rejection is counted on
-the sample. Resumable: (instruction, slot) pairs already stored are skipped.
+the sample. A request the backend gave up on (its own retries spent) is stored at once as failed with
+reason generate/backend and the error. Resumable: (instruction, slot) pairs already stored are skipped,
+except those the backend failed on, which a re-run asks again.
 """
 
 from __future__ import annotations
@@ -13,8 +15,10 @@ from dataclasses import dataclass, field
 from selflengthen.gates import check_text, first_failure
 from selflengthen.instructions import build_response_prompt
 from selflengthen.progress import Reporter
-from selflengthen.stages.common import count_rejection, derive_seed, sampling_params
+from selflengthen.stages.common import backend_gate, count_rejection, derive_seed, log_backend_errors, sampling_params
 from selflengthen.words import count_words
+
+BACKEND_FAILURE = "generate/backend"  # the reject reason of a request the backend gave up on
 
 
 @dataclass
@@ -28,8 +32,10 @@ class _Item:
 def run_generate(store, run: dict, iteration: dict, backend, config, reporter: Reporter) -> None:
     n = config.generate.responses_per_instruction
     instructions = store.iteration_instructions(iteration["id"])
-    stored = store.sample_slots(iteration["id"])
-    queue = [_Item(ins, slot) for ins in instructions for slot in range(n) if (ins["id"], slot) not in stored]
+    unanswered = {(s["instruction_id"], s["slot"]): s["rejections"] for s in backend_failures(store, iteration)}
+    stored = store.sample_slots(iteration["id"]) - set(unanswered)
+    queue = [_Item(ins, slot, rejections=dict(unanswered.get((ins["id"], slot), {})))
+             for ins in instructions for slot in range(n) if (ins["id"], slot) not in stored]
     reporter.stage("generate", total=len(instructions) * n, done=len(instructions) * n - len(queue))
     batch_no = len(stored)
     while queue:
@@ -47,11 +53,20 @@ def run_generate(store, run: dict, iteration: dict, backend, config, reporter: R
                 finished.append(row)
         store.save_samples(finished)
         reporter.advance(len(finished))
+        log_backend_errors(reporter, "generate", [out.error for out in outputs])
         batch_no += len(batch)
+
+
+def backend_failures(store, iteration: dict) -> list[dict]:
+    """The iteration's samples whose generation the backend failed on (to ask again)."""
+    failed = store.iteration_samples(iteration["id"], ("failed_generation",))
+    return [s for s in failed if s["reject_reason"] == BACKEND_FAILURE]
 
 
 def _judge_response(item: _Item, out, config, run, iteration) -> dict | None:
     """The sample row when the item is finished (passed, or out of retries); None to retry it."""
+    if out.error is not None:
+        return _unanswered(item, out.error, run, iteration)
     language = item.instruction["language"]
     cfg = config.generate
     gates = check_text(out.text, language, truncated=out.truncated, n_words=cfg.ngram_words, n_chars=cfg.ngram_chars)
@@ -69,4 +84,16 @@ def _judge_response(item: _Item, out, config, run, iteration) -> dict | None:
         "reject_reason": None if failure is None else f"generate/{failure.gate}",
         "initial_response": text, "initial_words": count_words(text), "initial_attempts": item.attempts,
         "gates": {"generate": [g.to_dict() for g in gates]}, "rejections": item.rejections,
+    }
+
+
+def _unanswered(item: _Item, error: str, run, iteration) -> dict:
+    """The failed sample of a request the backend gave up on: its own retries were spent, so no more here."""
+    item.attempts += 1
+    count_rejection(item.rejections, BACKEND_FAILURE)
+    return {
+        "run_id": run["id"], "iteration_id": iteration["id"], "instruction_id": item.instruction["id"],
+        "slot": item.slot, "language": item.instruction["language"], "status": "failed_generation",
+        "reject_reason": BACKEND_FAILURE, "initial_response": "", "initial_words": 0,
+        "initial_attempts": item.attempts, "gates": {"generate": [backend_gate(error)]}, "rejections": item.rejections,
     }
