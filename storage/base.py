@@ -14,6 +14,10 @@ from sqlite_utils import Database
 from selflengthen.errors import SelfLengthenError
 from storage.migrations import migrations
 
+# Seconds a write waits for another process's write lock (a job writing its progress holds it for
+# milliseconds; a long wait means a stuck or paused writer, worth a clear message).
+BUSY_TIMEOUT = 30.0
+
 
 class StoreError(SelfLengthenError):
     """A one-line error about stored data (unknown run, duplicate name, ...)."""
@@ -31,20 +35,48 @@ def loads(text: str | None, default=None):
     return default if text in (None, "") else json.loads(text)
 
 
-class Connection:
-    """One SQLite connection, usable from several threads behind a lock."""
+def is_busy(error: sqlite3.OperationalError) -> bool:
+    """True for SQLite's "another connection holds the lock" errors (SQLITE_BUSY / SQLITE_LOCKED).
 
-    def __init__(self, path: str | Path, timeout: float = 30.0):
+    >>> is_busy(sqlite3.OperationalError("database is locked"))
+    True
+    >>> is_busy(sqlite3.OperationalError("no such table: runs"))
+    False
+    """
+    message = str(error).lower()
+    return "locked" in message or "busy" in message
+
+
+class Connection:
+    """One SQLite connection, usable from several threads behind a lock.
+
+    A write waits up to `timeout` seconds for another process's write lock (SQLite's busy timeout), then
+    fails with a one-line StoreError saying so; reads never wait for writers (WAL mode).
+    """
+
+    def __init__(self, path: str | Path, timeout: float | None = None):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(str(self.path), timeout=timeout, check_same_thread=False)
+        self.timeout = BUSY_TIMEOUT if timeout is None else timeout
+        conn = sqlite3.connect(str(self.path), timeout=self.timeout, check_same_thread=False)
         self.db = Database(conn)
         self._lock = threading.RLock()
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute("PRAGMA synchronous=NORMAL")
-        self.db.execute("PRAGMA foreign_keys=ON")
-        with self._lock:
+        with self._lock, self.busy_as_store_error():  # a first open writes: WAL mode, the migrations
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA synchronous=NORMAL")
+            self.db.execute("PRAGMA foreign_keys=ON")
             migrations.apply(self.db)
+
+    @contextmanager
+    def busy_as_store_error(self):
+        """Turn SQLite's "database is locked", raised once the busy timeout has passed, into a StoreError."""
+        try:
+            yield
+        except sqlite3.OperationalError as e:
+            if not is_busy(e):
+                raise
+            raise StoreError(f"the database {self.path} is busy: another process has held its write lock for "
+                             f"{self.timeout:g} s; try again when it finishes") from None
 
     @contextmanager
     def transaction(self):
@@ -60,17 +92,18 @@ class Connection:
                 with self.db.atomic():
                     yield self.db
                 return
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield self.db
-            except BaseException:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                raise
-            conn.execute("COMMIT")
+            with self.busy_as_store_error():
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    yield self.db
+                    conn.execute("COMMIT")
+                except BaseException:
+                    if conn.in_transaction:  # a failed COMMIT too: never leave it open for the next caller
+                        conn.execute("ROLLBACK")
+                    raise
 
     def query(self, sql: str, params=()) -> list[dict]:
-        with self._lock:
+        with self._lock, self.busy_as_store_error():
             return list(self.db.query(sql, params))
 
     def one(self, sql: str, params=()) -> dict | None:
