@@ -104,7 +104,7 @@ def read_score(dimension: str, value) -> int:
         value = next(v for k, v in value.items() if str(k).lower() == "score")
     number = None
     if isinstance(value, (int, float)) and not isinstance(value, bool):
-        number = float(value)
+        number = float(min(max(value, -11), 11))  # clamped first: float() of a 400-digit integer overflows
     elif isinstance(value, str) and _SCORE_TEXT.match(value):
         number = float(_SCORE_TEXT.match(value).group(1))
     if number is None or not math.isfinite(number):
@@ -149,7 +149,7 @@ def _decode_at(decoder: json.JSONDecoder, text: str, start: int) -> tuple[object
     try:
         obj, stop = decoder.raw_decode(text, start)
         return obj, stop - start
-    except json.JSONDecodeError:
+    except (ValueError, RecursionError):  # JSONDecodeError, an integer of 5,000 digits, '[' nested 100,000 deep
         pass
     close = _matching_brace(text, start)
     if close is None:

@@ -24,6 +24,7 @@ only has to name the number(s), and a direction word that contradicts the type (
 from __future__ import annotations
 
 import json
+import math
 import re
 from decimal import Decimal
 from pathlib import Path
@@ -98,6 +99,8 @@ def parse_constraint(type: str, constraint: str) -> tuple[float, float]:
                          f"expected {wanted} word count{'s' if wanted > 1 else ''}, found {len(numbers)}")
     if min(numbers) <= 0:
         raise InputError(f"constraint {constraint!r} must name positive word counts")
+    if max(numbers) == math.inf:  # past float's range (a 400-digit number): no interval, no score
+        raise InputError(f"constraint {constraint[:40]!r}... names a word count too large to score")
     direction = constraint_direction(constraint)
     if type in ("above", "below") and direction not in (None, type):
         raise InputError(f"constraint {constraint!r} says {direction}, but the item's type is {type}")
