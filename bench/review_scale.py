@@ -10,18 +10,16 @@ Times are the handlers' own (what a Gradio round trip adds on top is ~90 ms on a
 from __future__ import annotations
 
 import argparse
-import json
 import random
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from common import report
 
-from storage import Store  # noqa: E402
-from ui import review_handlers as review  # noqa: E402
+from storage import Store
+from ui import review_handlers as review
 
 FILTER_DEFAULTS = {"verdict": "all", "status": "all", "gate": "all", "language": "all", "min_words": None,
                    "max_words": None, "min_growth": None, "max_growth": None, "search": ""}
@@ -66,7 +64,19 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--iterations", type=int, default=5)
     parser.add_argument("--words", type=int, default=600, help="words of each final expansion")
     args = parser.parse_args(argv)
-    store = Store(Path(tempfile.mkdtemp()) / "studio.db")
+    with tempfile.TemporaryDirectory(prefix="sl-bench-review-") as work:  # ~0.8 GB at the default size
+        store = Store(Path(work) / "studio.db")
+        result = measure(store, args)
+        store.close()
+    return report(result, f"review at {args.samples:,} samples: first load {result['first_load_s']:.3f} s "
+                          f"(goal <= 1 s); accept+next p50 {result['accept_next_p50_ms']} ms, p95 {result['accept_next_p95_ms']} ms "
+                          f"(goal p95 <= 30 ms); filter {result['apply_filter_ms']:.0f} ms; bulk accept of "
+                          f"{result['bulk_accept_n']:,} in {result['bulk_accept_s']:.2f} s; recording "
+                          f"{result['record_samples_s']:.1f} s")
+
+
+def measure(store: Store, args) -> dict:
+    """Record the samples, then time the Review tab's handlers over them."""
     record_s = seed(store, args.samples, args.iterations, args.words)
 
     start = time.perf_counter()
@@ -93,18 +103,13 @@ def main(argv: list[str] | None = None) -> dict:
     review.confirm_bulk(store, "big", bulk_ids, applied["cursor"], bulk, "", True)
     bulk_s = time.perf_counter() - start
 
-    result = {
+    return {
         "samples": args.samples, "iterations": args.iterations, "words_per_final": args.words,
         "record_samples_s": round(record_s, 2), "first_load_s": round(first_load_s, 3),
         "accept_next_p50_ms": round(statistics.median(accept_ms), 2),
         "accept_next_p95_ms": round(percentile(accept_ms, 0.95), 2),
         "apply_filter_ms": round(filter_ms, 1), "bulk_accept_n": len(bulk_ids), "bulk_accept_s": round(bulk_s, 3),
     }
-    print(json.dumps(result))
-    print(f"review at {args.samples:,} samples: first load {first_load_s:.3f} s (goal <= 1 s); accept+next p50 "
-          f"{result['accept_next_p50_ms']} ms, p95 {result['accept_next_p95_ms']} ms (goal p95 <= 30 ms); filter "
-          f"{filter_ms:.0f} ms; bulk accept of {len(bulk_ids):,} in {bulk_s:.2f} s; recording {record_s:.1f} s")
-    return result
 
 
 if __name__ == "__main__":
