@@ -142,10 +142,12 @@ def export_rows(store, run_name: str, iterations: list[int] | None, fmt: str) ->
 # --- writing --------------------------------------------------------------------------------------
 
 def write_jsonl(rows: list[dict], path: Path) -> None:
-    encode = json.JSONEncoder(ensure_ascii=False).encode  # one encoder, one call per row
-    with open(path, "w", encoding="utf-8", buffering=1 << 20) as f:
+    import orjson  # UTF-8 bytes directly, ~5x the standard encoder: JSON encoding was half of a big export
+
+    dumps, newline = orjson.dumps, b"\n"
+    with open(path, "wb", buffering=1 << 20) as f:
         for row in rows:
-            f.write(encode(row) + "\n")
+            f.write(dumps(row) + newline)
 
 
 def write_parquet(rows: list[dict], path: Path) -> None:

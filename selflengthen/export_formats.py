@@ -49,17 +49,26 @@ def provenance(run_name: str, iteration: dict, sample: dict) -> dict:
             "curator": sample["curator"], "decided_at": sample["decided_at"], "edited": bool(sample["edited"])}
 
 
+def _user(instruction: str) -> dict:
+    """The generator's prompt (`build_response_prompt`) as its one plain message, built directly: making
+    100,000 Prompt objects took a tenth of a 100k-row export.
+
+    >>> [_user(" Write. ")] == list(build_response_prompt(" Write. ").messages)
+    True
+    """
+    return {"role": "user", "content": instruction.strip()}
+
+
 def _assistant(text: str) -> dict:
     return {"role": "assistant", "content": text}
 
 
 def _messages(s: dict) -> dict:
-    return {"messages": [*build_response_prompt(s["instruction"]).messages, _assistant(s["final_text"])]}
+    return {"messages": [_user(s["instruction"]), _assistant(s["final_text"])]}
 
 
 def _prompt_completion(s: dict) -> dict:
-    return {"prompt": list(build_response_prompt(s["instruction"]).messages),
-            "completion": [_assistant(s["final_text"])]}
+    return {"prompt": [_user(s["instruction"])], "completion": [_assistant(s["final_text"])]}
 
 
 def _alpaca(s: dict) -> dict:
@@ -72,7 +81,7 @@ def _sharegpt(s: dict) -> dict:
 
 
 def _dpo(s: dict) -> dict:
-    return {"prompt": list(build_response_prompt(s["instruction"]).messages),
+    return {"prompt": [_user(s["instruction"])],
             "chosen": [_assistant(s["final_text"])], "rejected": [_assistant(s["initial_response"])]}
 
 
