@@ -53,15 +53,24 @@ def run_status(store, run: dict) -> dict:
 
 def format_status(status: dict) -> str:
     """A plain-text table of `run_status` for terminals."""
-    cols = ["index", "status", "instructions", "samples", "passed", "accepted", "rejected", "pending",
+    cols = ["index", "status", "instructions", "samples", "passed", "failed", "accepted", "rejected", "pending",
             "initial_words_mean", "final_words_mean"]
-    heads = ["iter", "status", "instr", "samples", "passed", "accept", "reject", "pending", "init_w", "final_w"]
-    rows = [[("-" if it[c] is None else str(it[c])) for c in cols] for it in status["iterations"]]
+    heads = ["iter", "status", "instr", "samples", "passed", "failed", "accept", "reject", "pending", "init_w",
+             "final_w"]
+    rows = [[("-" if value is None else str(value)) for value in (_with_failed(it)[c] for c in cols)]
+            for it in status["iterations"]]
     widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(heads)]
     lines = [f"run {status['run']} ({status['preset']}; generator {status['generator_model']})",
              "  ".join(h.rjust(w) for h, w in zip(heads, widths))]
     lines += ["  ".join(v.rjust(w) for v, w in zip(r, widths)) for r in rows]
     return "\n".join(lines)
+
+
+def _with_failed(iteration: dict) -> dict:
+    """The iteration with `failed`: samples whose generation or expansion failed (gates or backend errors);
+    `iterate` retries those whose request failed."""
+    counts = iteration.get("sample_status") or {}
+    return {**iteration, "failed": sum(n for status, n in counts.items() if status.startswith("failed_"))}
 
 
 def job_progress(job: dict, now: datetime | None = None) -> dict:

@@ -35,7 +35,9 @@ class TrainConfig(JsonConfig):
     batch_size: int = _f(1, "Rows per device per forward pass.", min=1)
     gradient_accumulation: int = _f(1, "Forward passes whose gradients are summed into one optimizer step.", min=1)
     max_length: int = _f(16384, "Tokens per row (prompt + answer); longer rows are cut at the end.", min=16)
-    packing: bool = _f(False, "Pack several rows into each max_length sequence (trl 'bfd'; best with flash attention).")
+    packing: bool = _f(False, "Pack several rows into each max_length sequence (trl 'bfd'). Best with flash "
+                       "attention: without it a packed batch attends over its whole length, so on CPU the gain is "
+                       "small (bench/training_packing.py).")
     lora_r: int = _f(8, "LoRA rank.", min=1)
     lora_alpha: int = _f(16, "LoRA scale numerator (the update is scaled by alpha / r).", min=1)
     lora_dropout: float = _f(0.0, "Dropout on the LoRA branch.", min=0.0, max=0.9)
