@@ -27,7 +27,10 @@ CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 OUTPUT = Path(os.environ.get("SELFLENGTHEN_TEST_OUTPUT", ROOT / "test-output")) / "screenshots"
 USERS = {"alice": "alice-pw", "bob": "bob-pw"}
 PAYLOAD = ('<script>window.__xss = 1</script><img src=x onerror="window.__xss = 2">'
-           '[click](javascript:window.__xss=3) <b onmouseover="window.__xss=4">bold</b>')
+           '[click](javascript:window.__xss=3) <b onmouseover="window.__xss=4">bold</b>'
+           # malicious markdown: an image whose title breaks out into an attribute, an svg, a data: link
+           ' ![x](x "a\" onerror=\"window.__xss=5") <svg onload="window.__xss=6"></svg>'
+           ' [data](data:text/html,<script>window.__xss=7</script>)')
 
 if not Path(CHROMIUM).exists():
     if os.environ.get("SELFLENGTHEN_REQUIRE_BROWSER"):
@@ -263,6 +266,7 @@ def test_model_output_renders_as_inert_text(server, browser):
     page.locator("#review-list").hover()
     assert page.evaluate("window.__xss") is None
     assert page.locator("img[src='x']").count() == 0 and page.locator("a[href^='javascript:']").count() == 0
+    assert page.locator("a[href^='data:'], svg[onload], [onerror], [onmouseover]").count() == 0
     assert page.dialogs == []
     shoot(page, "review-hostile-text")
 
