@@ -1,7 +1,10 @@
-"""Local servers started by tests (transformers serve, the dashboard): a free port, and waiting until one answers."""
+"""Processes started by tests: local servers (transformers serve, the dashboard) with a free port and a wait
+until one answers, and commands killed with SIGKILL at a chosen moment."""
 
 from __future__ import annotations
 
+import os
+import signal
 import socket
 import subprocess
 import time
@@ -28,3 +31,21 @@ def wait_until_up(url: str, process: subprocess.Popen, what: str, limit: float =
             pass
         time.sleep(0.5)
     raise RuntimeError(f"{what} not up at {url} after {limit:.0f} s")
+
+
+def kill_when(proc: subprocess.Popen, moment, deadline: float = 120, every: float = 0.005) -> bool:
+    """SIGKILL `proc` as soon as moment() is true (checked every `every` s); False when the process ended (or
+    time ran out) first."""
+    start_at = time.monotonic()
+    try:
+        while proc.poll() is None and time.monotonic() - start_at < deadline:
+            if moment():
+                os.kill(proc.pid, signal.SIGKILL)
+                proc.wait()
+                return True
+            time.sleep(every)
+        return False
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()

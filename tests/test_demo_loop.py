@@ -2,15 +2,14 @@
 
 import json
 import os
-import signal
 import sqlite3
 import subprocess
 import sys
-import time
 
 import pytest
 
 from conftest import ROOT, SHARED_DATA
+from servers import kill_when
 from test_cli import cli
 
 pytestmark = pytest.mark.slow
@@ -77,19 +76,7 @@ def kill_during(db, name, phase, deadline=240) -> bool:
     env = {**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1"}
     proc = subprocess.Popen([sys.executable, "-m", "selflengthen", "iterate", "--db", str(db), "--name", name,
                              "--quiet"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    start = time.monotonic()
-    try:
-        while proc.poll() is None and time.monotonic() - start < deadline:
-            if db.exists() and PHASES[phase](counts(db)):
-                os.kill(proc.pid, signal.SIGKILL)
-                proc.wait()
-                return True
-            time.sleep(0.05)
-        return False
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+    return kill_when(proc, lambda: db.exists() and PHASES[phase](counts(db)), deadline, every=0.05)
 
 
 def test_kill_9_at_every_stage_then_resume_matches_the_uninterrupted_run(tmp_path, demo_model_dir, reference):

@@ -5,11 +5,9 @@ read from the store or the file system, never after a guessed delay."""
 
 import json
 import os
-import signal
 import sqlite3
 import subprocess
 import sys
-import time
 from contextlib import closing
 
 import pytest
@@ -18,6 +16,7 @@ from conftest import ROOT, SHARED_DATA
 from curated import siblings, snapshot, snapshot_names
 from seeded import accepted_run, expanded_run
 from selflengthen.evaluate import run_eval_job
+from servers import kill_when
 from storage import Store
 from test_cli import cli
 
@@ -30,23 +29,6 @@ def start(*args) -> subprocess.Popen:
     env = {**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1"}
     return subprocess.Popen([sys.executable, "-m", "selflengthen", *map(str, args)], cwd=ROOT, env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-
-
-def kill_when(proc: subprocess.Popen, moment, deadline: float = 120) -> bool:
-    """SIGKILL `proc` as soon as moment() is true; False when the process ended (or time ran out) first."""
-    start_at = time.monotonic()
-    try:
-        while proc.poll() is None and time.monotonic() - start_at < deadline:
-            if moment():
-                os.kill(proc.pid, signal.SIGKILL)
-                proc.wait()
-                return True
-            time.sleep(0.005)
-        return False
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
 
 
 def rows(db, sql: str, params=()) -> list[tuple]:

@@ -75,6 +75,19 @@ def optional_whole(value, what: str) -> int | None:
     return int(number)
 
 
+def launch_lines(state: dict, label: str, job: dict | None, starting: str, what: str) -> list[str]:
+    """What the worker knows that the job row cannot yet: the command of `label` still starting (no running
+    job yet), or its failure before the job existed (an error the job row does not already show)."""
+    if state["label"] != label:
+        return []
+    lines = []
+    if state["running"] and (job is None or job["status"] != "running"):
+        lines.append(starting)
+    if state["error"] and (job is None or state["error"] not in (job["error"] or "")):
+        lines.append(f"The last {what} command failed: {md_escape(state['error'])}")
+    return lines
+
+
 def md_code(text) -> str:
     """Text shown literally as inline code (backslash escapes do not work inside backticks, so a backtick in
     the text becomes a quote rather than ending the span).

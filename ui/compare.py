@@ -15,7 +15,7 @@ import pandas as pd
 from selflengthen.compare import check_instruction, compare_command, parse_iteration_pair
 from selflengthen.errors import InputError, SelfLengthenError
 from selflengthen.worker import shown
-from ui.common import optional_whole
+from ui.common import launch_lines, optional_whole
 
 HISTORY_COLUMNS = ["id", "when", "iterations", "words a", "words b", "instruction"]
 POOL_CHOICES = 500  # instructions offered in the picker; any other text can be typed
@@ -121,10 +121,7 @@ def progress_markdown(studio, run_name: str | None) -> str:
             lines.append(f"`{last[0].replace('`', chr(39))}`")
         if job["error"]:
             lines.append(f"Error: {job['error']}")
-    if state["label"] == "compare" and state["running"] and (job is None or job["status"] != "running"):
-        lines.append("Starting the comparison …")
-    if state["label"] == "compare" and state["error"] and (job is None or state["error"] not in (job["error"] or "")):
-        lines.append(f"The last comparison command failed: {state['error']}")
+    lines += launch_lines(state, "compare", job, "Starting the comparison …", "comparison")
     return "\n\n".join(lines) or "No comparison yet."
 
 

@@ -22,7 +22,7 @@ from selflengthen.evaluate import eval_command, eval_model
 from selflengthen.pipeline import planned_iteration
 from selflengthen.worker import shown
 from ui import eval_charts as charts
-from ui.common import md_escape, optional_whole
+from ui.common import launch_lines, md_escape, optional_whole
 from ui.iterate import job_line
 
 POLL_SECONDS = 2.0
@@ -126,10 +126,7 @@ def progress_markdown(studio, run_name: str | None) -> str:
     lines = [md_escape(job_line(job))] if job else []
     if job and job["status"] == "running" and job["log"].strip():
         lines.append(f"`{job['log'].strip().splitlines()[-1].replace('`', chr(39))}`")
-    if state["label"] == "eval" and state["running"] and (job is None or job["status"] != "running"):
-        lines.append("Starting the evaluation (loading the model) …")
-    if state["label"] == "eval" and state["error"] and (job is None or state["error"] not in (job["error"] or "")):
-        lines.append(f"The last eval command failed: {md_escape(state['error'])}")
+    lines += launch_lines(state, "eval", job, "Starting the evaluation (loading the model) …", "eval")
     return "\n\n".join(lines) or "No evaluation yet for this run."
 
 
