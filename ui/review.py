@@ -18,8 +18,6 @@ from ui.review_handlers import (
     APPLY_FIELDS,
     BULK_FIELDS,
     FILTER_FIELDS,
-    GATE_HEADERS,
-    LIST_HEADERS,
     LOAD_FIELDS,
     VIEW_FIELDS,
     accept,
@@ -43,6 +41,7 @@ from ui.review_handlers import (
     toggle_help,
     undo,
 )
+from ui.review_view import GATE_HEADERS, LIST_HEADERS
 
 
 def _bound(handler, store):

@@ -1,172 +1,37 @@
 """Review tab handlers: module-level functions over the store, taking and returning plain values (tests call
-them directly); ui/review.py lays out the components and wires these to them. Model text reaches the page only through
-Textboxes, HighlightedText and default Dataframe cells; names and messages shown as Markdown are escaped.
-The ordered ids of the filtered samples live in a gr.State; the cursor state says where the curator is.
+them directly); ui/review.py lays out the components and wires these to them, ui/review_view.py draws one
+sample. The ordered ids of the filtered samples live in a gr.State; the cursor state says where the curator is.
 """
 
 from __future__ import annotations
 
-import functools
-import html
-import time
-
 import gradio as gr
-import pandas as pd
 
-from selflengthen.curation import (
-    ReviewFilter,
-    check_reasons,
-    curator_agreement,
-    gate_rows,
-    headline,
-    progress_line,
-    suggested_verdict,
-    word_diff,
-)
+from selflengthen.curation import ReviewFilter, check_reasons, curator_agreement
 from selflengthen.errors import InputError, SelfLengthenError
-from selflengthen.words import count_words
 from storage.decisions import DecisionConflict
 from ui.common import user_of
+from ui.review_view import (
+    VIEW_FIELDS,
+    blank_view,
+    counted,
+    diff_view,
+    guarded,
+    md_text,
+    message_only,
+    new_cursor,
+    recounted,
+    show_view,
+)
 
-PAGE_ROWS = 100
 UNDO_DEPTH = 100
-RECOUNT_SECONDS = 15  # progress is adjusted by this curator's own actions, recounted from the store this often
-LIST_HEADERS = ["id", "status", "verdict", "initial_words", "final_words", "growth", "reject_reason", "language"]
-GATE_HEADERS = ["step", "gate", "result", "reason"]
 FILTER_FIELDS = ("verdict", "status", "gate", "language", "min_words", "max_words", "min_growth", "max_growth",
                  "search")
-VIEW_FIELDS = ("cursor", "info", "instruction", "initial", "half", "stage1", "final", "save_edit", "gates",
-               "suggested", "reasons", "note", "diff", "listing", "progress", "message")
 BULK_FIELDS = ("bulk", "bulk_message", "bulk_confirm", "bulk_cancel")
 LOAD_FIELDS = ("iteration", *FILTER_FIELDS, "ids", *VIEW_FIELDS, "guidelines", "guidelines_edit", "overlap",
                "agreement", *BULK_FIELDS)
 APPLY_FIELDS = ("iteration", "ids", *VIEW_FIELDS, "guidelines", "agreement", *BULK_FIELDS)
 NO_GUIDELINES = "*No guidelines yet for this run: write them under Curation settings so every curator judges alike.*"
-
-
-def _md(text: str) -> str:
-    """Text for a Markdown output, shown as written: <, > and & escaped (names and messages may hold them)."""
-    return html.escape(text, quote=False)
-
-
-# -- cursor and progress -----------------------------------------------------------------------------------
-
-def new_cursor(iteration_id: int | None = None, latest_id: int | None = None, run: str | None = None) -> dict:
-    """Where a curator is: position in the filtered ids, the open sample, the newest decision id seen on it
-    (for conflicts), the samples they decided (for undo), the iteration's progress counts, and the run and its
-    latest iteration when the tab was loaded (a newer one makes opening the tab reload it)."""
-    return {"run": run, "iteration_id": iteration_id, "latest_id": latest_id, "position": 0, "sample_id": None,
-            "seen_id": 0, "undo": [], "total": 0, "counts": {}, "counted_at": 0.0}
-
-
-def _recounted(store, cursor: dict) -> dict:
-    iteration_id = cursor["iteration_id"]
-    if iteration_id is None:
-        return cursor
-    return {**cursor, "total": store.sample_count(iteration_id), "counts": store.verdict_counts(iteration_id),
-            "counted_at": time.time()}
-
-
-def _counted(cursor: dict, before: str | None, after: str | None) -> dict:
-    """Progress after one of this curator's own decisions, without recounting the whole iteration."""
-    counts = dict(cursor["counts"])
-    for verdict, change in ((before, -1), (after, 1)):
-        if verdict:
-            counts[verdict] = counts.get(verdict, 0) + change
-    return {**cursor, "counts": counts}
-
-
-# -- showing one sample ------------------------------------------------------------------------------------
-
-def _labelled(text: str | None, label: str, **extra) -> dict:
-    return gr.update(value=text or "", label=f"{label} · {count_words(text or '')} words", **extra)
-
-
-def _diff(sample: dict, diff_on: bool) -> dict:
-    if not diff_on:
-        return gr.update(visible=False)
-    if not sample["final_expansion"]:
-        return gr.update(visible=True, value=[(sample["initial_response"], None)],
-                         label="No final expansion to compare")
-    return gr.update(visible=True, value=word_diff(sample["initial_response"], sample["final_expansion"]),
-                     label="Initial → final, word by word")
-
-
-def _page(store, ids: list[int], position: int) -> dict:
-    """The list page holding `position`: PAGE_ROWS rows with each sample's effective verdict."""
-    start = position // PAGE_ROWS * PAGE_ROWS
-    page_ids = ids[start:start + PAGE_ROWS]
-    rows = [[row[c] if row[c] is not None else "" for c in LIST_HEADERS] for row in store.review_rows(page_ids)]
-    label = f"Samples {start + 1}–{start + len(page_ids)} of {len(ids)} (click a row to open it)"
-    return gr.update(value=pd.DataFrame(rows, columns=LIST_HEADERS), label=label if ids else "No sample matches")
-
-
-def _texts(sample: dict, keep_inputs: bool) -> dict:
-    """The sample's texts; the final one is what training would use: the latest edit, else the final
-    expansion, else the initial response."""
-    edit = next((d for d in reversed(sample["history"]) if d["edited_text"] is not None), None)
-    final = edit["edited_text"] if edit else sample["final_expansion"] or sample["initial_response"]
-    label = "Final expansion (edited; the original is kept)" if edit else "Final expansion" \
-        if sample["final_expansion"] else "Final text (no expansion: the initial response)"
-    growth = f" · {sample['growth']:.2f}x" if sample["growth"] is not None else ""
-    return {"instruction": sample["instruction"], "initial": _labelled(sample["initial_response"], "Initial response"),
-            "half": _labelled(sample["first_half"], "Stage 1: the first half given"),
-            "stage1": _labelled(sample["stage1_expansion"], "Stage 1: its expansion"),
-            "final": gr.update() if keep_inputs else _labelled(final, label + growth, interactive=False),
-            "edited_by": edit["user"] if edit else None}
-
-
-def _blank_view(cursor: dict, message: str) -> tuple:
-    empty = {"cursor": {**cursor, "sample_id": None, "seen_id": 0}, "info": "No sample to show.",
-             "final": gr.update(value="", interactive=False), "save_edit": gr.update(visible=False),
-             "gates": pd.DataFrame(columns=GATE_HEADERS), "reasons": [], "diff": gr.update(visible=False, value=[]),
-             "listing": gr.update(value=pd.DataFrame(columns=LIST_HEADERS), label="No sample matches"),
-             "progress": progress_line(cursor["total"], cursor["counts"]), "message": _md(message)}
-    return tuple(empty.get(f, "") for f in VIEW_FIELDS)
-
-
-def show_view(store, ids: list[int], cursor: dict, diff_on: bool, message: str = "", keep_inputs: bool = False):
-    """Every VIEW_FIELDS output for the sample at cursor["position"] of `ids`.
-
-    keep_inputs leaves the reasons, the note and the final text as the curator left them (after a conflict
-    they press again, with what they had chosen).
-    """
-    if time.time() - cursor.get("counted_at", 0) > RECOUNT_SECONDS:
-        cursor = _recounted(store, cursor)
-    if not ids:
-        return _blank_view(cursor, message or "No sample matches: change the filters, or run Iterate first.")
-    position = min(max(int(cursor["position"]), 0), len(ids) - 1)
-    sample = store.review_sample(ids[position])
-    if sample is None:
-        return _blank_view(cursor, f"sample {ids[position]} no longer exists: apply the filters again")
-    texts = _texts(sample, keep_inputs)
-    cursor = {**cursor, "position": position, "sample_id": sample["id"],
-              "seen_id": max((d["id"] for d in sample["history"]), default=0)}
-    keep = gr.update()
-    values = {**texts, "cursor": cursor, "info": _md(headline(sample, position, len(ids), texts["edited_by"])),
-              "save_edit": keep if keep_inputs else gr.update(visible=False),
-              "gates": pd.DataFrame(gate_rows(sample["gates"]), columns=GATE_HEADERS),
-              "suggested": f"suggested: {suggested_verdict(sample)}",
-              "reasons": keep if keep_inputs else [], "note": keep if keep_inputs else "",
-              "diff": _diff(sample, diff_on), "listing": _page(store, ids, position),
-              "progress": progress_line(cursor["total"], cursor["counts"]), "message": _md(message)}
-    return tuple(values[f] for f in VIEW_FIELDS)
-
-
-def message_only(cursor: dict, message: str) -> tuple:
-    """VIEW_FIELDS outputs that change nothing but the message."""
-    return tuple(cursor if f == "cursor" else _md(message) if f == "message" else gr.update() for f in VIEW_FIELDS)
-
-
-def _guarded(handler):
-    """Library and store errors become the one-line message; the view stays as it was."""
-    @functools.wraps(handler)
-    def wrapper(store, run_name, ids, cursor, *args, **kwargs):
-        try:
-            return handler(store, run_name, ids, cursor, *args, **kwargs)
-        except SelfLengthenError as e:
-            return message_only(cursor, str(e))
-    return wrapper
 
 
 # -- navigation -------------------------------------------------------------------------------------------
@@ -175,7 +40,7 @@ def _overlap(store, run_name: str | None) -> int:
     return int(store.require_run(run_name)["overlap"] or 1)
 
 
-@_guarded
+@guarded
 def go_next(store, run_name: str, ids: list[int], cursor: dict, diff_on: bool, request: gr.Request | None = None):
     """The next sample needing this curator's decision; the plain next one when no later sample needs it."""
     position = int(cursor["position"])
@@ -188,7 +53,7 @@ def go_next(store, run_name: str, ids: list[int], cursor: dict, diff_on: bool, r
     return message_only(cursor, "this is the last sample of the filter")
 
 
-@_guarded
+@guarded
 def go_prev(store, run_name: str, ids: list[int], cursor: dict, diff_on: bool):
     if int(cursor["position"]) <= 0:
         return message_only(cursor, "this is the first sample of the filter")
@@ -211,7 +76,7 @@ def open_row(store, ids: list[int], cursor: dict, diff_on: bool, evt: gr.SelectD
 
 def show_diff(store, cursor: dict, diff_on: bool) -> dict:
     sample = store.get_sample(cursor["sample_id"]) if cursor.get("sample_id") is not None else None
-    return _diff(sample, diff_on) if sample else gr.update(visible=bool(diff_on), value=[])
+    return diff_view(sample, diff_on) if sample else gr.update(visible=bool(diff_on), value=[])
 
 
 # -- decisions --------------------------------------------------------------------------------------------
@@ -234,7 +99,7 @@ def _decide(store, run_name: str, ids: list[int], cursor: dict, diff_on: bool, u
             store.record_decision(sample_id, verdict, user=user, **decision)
     except DecisionConflict as conflict:
         return show_view(store, ids, cursor, diff_on, str(conflict), keep_inputs=True)
-    cursor = _counted(cursor, before, store.effective_verdict(sample_id))
+    cursor = counted(cursor, before, store.effective_verdict(sample_id))
     cursor["undo"] = (list(cursor["undo"]) + [sample_id])[-UNDO_DEPTH:]
     found = store.next_needing_decision(ids, int(cursor["position"]) + 1, user, overlap, wrap=True)
     if found is None:
@@ -242,7 +107,7 @@ def _decide(store, run_name: str, ids: list[int], cursor: dict, diff_on: bool, u
     return show_view(store, ids, {**cursor, "position": found}, diff_on, done)
 
 
-@_guarded
+@guarded
 def accept(store, run_name: str, ids: list[int], cursor: dict, note: str, diff_on: bool,
            request: gr.Request | None = None):
     if cursor.get("sample_id") is None:
@@ -251,7 +116,7 @@ def accept(store, run_name: str, ids: list[int], cursor: dict, note: str, diff_o
                    f"accepted sample {cursor['sample_id']}", note=note or "")
 
 
-@_guarded
+@guarded
 def reject(store, run_name: str, ids: list[int], cursor: dict, reasons: list[str], note: str, diff_on: bool,
            request: gr.Request | None = None):
     if cursor.get("sample_id") is None:
@@ -270,7 +135,7 @@ def start_edit(cursor: dict) -> tuple:
     return gr.update(interactive=True), gr.update(visible=True), message
 
 
-@_guarded
+@guarded
 def save_edit(store, run_name: str, ids: list[int], cursor: dict, final_text: str, note: str, diff_on: bool,
               request: gr.Request | None = None):
     """Accept the open sample with the curator's version of the final text (a decision row's edited_text)."""
@@ -287,7 +152,7 @@ def save_edit(store, run_name: str, ids: list[int], cursor: dict, final_text: st
                    f"accepted sample {sample['id']} with your edit", edited_text=text, note=note or "")
 
 
-@_guarded
+@guarded
 def undo(store, run_name: str, ids: list[int], cursor: dict, diff_on: bool, request: gr.Request | None = None):
     """Withdraw this curator's latest decision of the session (an appended 'pending' row) and reopen its sample;
     with none left in the session, their verdict on the open sample."""
@@ -301,7 +166,7 @@ def undo(store, run_name: str, ids: list[int], cursor: dict, diff_on: bool, requ
     before = store.effective_verdict(sample_id)
     store.record_decision(sample_id, "pending", user=user)
     after = store.effective_verdict(sample_id)
-    cursor = {**_counted(cursor, before, after), "undo": stack}
+    cursor = {**counted(cursor, before, after), "undo": stack}
     position = ids.index(sample_id) if sample_id in ids else cursor["position"]
     return show_view(store, ids, {**cursor, "position": position}, diff_on,
                      f"undo: your {verdict} of sample {sample_id} is withdrawn · its verdict is now {after}")
@@ -322,7 +187,7 @@ def ask_bulk(store, ids: list[int], verdict: str, reasons=()) -> tuple:
         try:
             reasons = check_reasons(reasons)
         except InputError as e:
-            return _bulk_hidden(_md(str(e)))
+            return _bulk_hidden(md_text(str(e)))
     question = f"Accept {len(ids)} filtered samples?" if verdict == "accept" else \
         f"Reject {len(ids)} filtered samples as {', '.join(reasons)}?"
     replaced = replaced_verdicts(store, ids, verdict)
@@ -365,7 +230,7 @@ def confirm_bulk(store, run_name: str, ids: list[int], cursor: dict, bulk: dict,
         return message_only(cursor, str(e)) + _bulk_hidden()
     done = f"accepted {n} samples" if bulk["verdict"] == "accept" else \
         f"rejected {n} samples ({', '.join(bulk['reasons'])})"
-    return show_view(store, ids, _recounted(store, cursor), diff_on, done) + _bulk_hidden()
+    return show_view(store, ids, recounted(store, cursor), diff_on, done) + _bulk_hidden()
 
 
 # -- loading a run, an iteration, a filter ----------------------------------------------------------------------
@@ -373,7 +238,7 @@ def confirm_bulk(store, run_name: str, ids: list[int], cursor: dict, bulk: dict,
 def agreement_text(store, iteration: dict) -> str:
     """How far apart the iteration's curators are (each curator's latest standing verdict per sample)."""
     agreement = curator_agreement(store.curator_verdicts(iteration["id"]))
-    return _md(f"Agreement in iteration {iteration['idx']}: {agreement}")
+    return md_text(f"Agreement in iteration {iteration['idx']}: {agreement}")
 
 
 def _filters_reset(choices: dict) -> dict:
@@ -385,14 +250,14 @@ def _filters_reset(choices: dict) -> dict:
 
 def _first_view(store, run: dict, ids: list[int], cursor: dict, diff_on: bool, user: str, message: str = ""):
     found = store.next_needing_decision(ids, 0, user, int(run["overlap"] or 1))
-    return show_view(store, ids, {**_recounted(store, cursor), "position": found or 0}, diff_on, message)
+    return show_view(store, ids, {**recounted(store, cursor), "position": found or 0}, diff_on, message)
 
 
 def _loaded(store, run: dict | None, iteration: dict | None, diff_on: bool, user: str) -> tuple:
     """LOAD_FIELDS outputs for one iteration of a run (filters reset), or empty ones without a run."""
     if run is None or iteration is None:
         values = {"iteration": gr.update(choices=[], value=None), **_filters_reset({"gates": [], "languages": []}),
-                  "ids": [], **dict(zip(VIEW_FIELDS, _blank_view(new_cursor(), "Pick a run to review."))),
+                  "ids": [], **dict(zip(VIEW_FIELDS, blank_view(new_cursor(), "Pick a run to review."))),
                   "guidelines": "", "guidelines_edit": "", "overlap": 1, "agreement": ""}
     else:
         ids = store.filter_sample_ids(ReviewFilter(iteration["id"]))
@@ -475,8 +340,8 @@ def save_curation(store, run_name: str | None, guidelines: str, overlap) -> tupl
             raise InputError(f"overlap must be a whole number from 1 to 10 (got {overlap})")
         store.set_curation(run["id"], guidelines=guidelines or "", overlap=int(overlap))
     except SelfLengthenError as e:
-        return gr.update(), _md(str(e))
-    return guidelines or NO_GUIDELINES, f"saved the guidelines and overlap {int(overlap)} of run {_md(run_name)}"
+        return gr.update(), md_text(str(e))
+    return guidelines or NO_GUIDELINES, f"saved the guidelines and overlap {int(overlap)} of run {md_text(run_name)}"
 
 
 def toggle_help(shown: bool) -> tuple:

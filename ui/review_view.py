@@ -1,0 +1,149 @@
+"""The Review tab's view of one sample: the curator's cursor and progress, and every output that shows the
+sample at the cursor. Model text reaches the page only through Textboxes, HighlightedText and default
+Dataframe cells; names and messages shown as Markdown are escaped.
+"""
+
+from __future__ import annotations
+
+import functools
+import html
+import time
+
+import gradio as gr
+import pandas as pd
+
+from selflengthen.curation import gate_rows, headline, progress_line, suggested_verdict, word_diff
+from selflengthen.errors import SelfLengthenError
+from selflengthen.words import count_words
+
+PAGE_ROWS = 100
+RECOUNT_SECONDS = 15  # progress is adjusted by this curator's own actions, recounted from the store this often
+LIST_HEADERS = ["id", "status", "verdict", "initial_words", "final_words", "growth", "reject_reason", "language"]
+GATE_HEADERS = ["step", "gate", "result", "reason"]
+VIEW_FIELDS = ("cursor", "info", "instruction", "initial", "half", "stage1", "final", "save_edit", "gates",
+               "suggested", "reasons", "note", "diff", "listing", "progress", "message")
+
+
+def md_text(text: str) -> str:
+    """Text for a Markdown output, shown as written: <, > and & escaped (names and messages may hold them)."""
+    return html.escape(text, quote=False)
+
+
+# -- cursor and progress -----------------------------------------------------------------------------------
+
+def new_cursor(iteration_id: int | None = None, latest_id: int | None = None, run: str | None = None) -> dict:
+    """Where a curator is: position in the filtered ids, the open sample, the newest decision id seen on it
+    (for conflicts), the samples they decided (for undo), the iteration's progress counts, and the run and its
+    latest iteration when the tab was loaded (a newer one makes opening the tab reload it)."""
+    return {"run": run, "iteration_id": iteration_id, "latest_id": latest_id, "position": 0, "sample_id": None,
+            "seen_id": 0, "undo": [], "total": 0, "counts": {}, "counted_at": 0.0}
+
+
+def recounted(store, cursor: dict) -> dict:
+    iteration_id = cursor["iteration_id"]
+    if iteration_id is None:
+        return cursor
+    return {**cursor, "total": store.sample_count(iteration_id), "counts": store.verdict_counts(iteration_id),
+            "counted_at": time.time()}
+
+
+def counted(cursor: dict, before: str | None, after: str | None) -> dict:
+    """Progress after one of this curator's own decisions, without recounting the whole iteration."""
+    counts = dict(cursor["counts"])
+    for verdict, change in ((before, -1), (after, 1)):
+        if verdict:
+            counts[verdict] = counts.get(verdict, 0) + change
+    return {**cursor, "counts": counts}
+
+
+# -- showing one sample ------------------------------------------------------------------------------------
+
+def _labelled(text: str | None, label: str, **extra) -> dict:
+    return gr.update(value=text or "", label=f"{label} · {count_words(text or '')} words", **extra)
+
+
+def diff_view(sample: dict, diff_on: bool) -> dict:
+    if not diff_on:
+        return gr.update(visible=False)
+    if not sample["final_expansion"]:
+        return gr.update(visible=True, value=[(sample["initial_response"], None)],
+                         label="No final expansion to compare")
+    return gr.update(visible=True, value=word_diff(sample["initial_response"], sample["final_expansion"]),
+                     label="Initial → final, word by word")
+
+
+def _page(store, ids: list[int], position: int) -> dict:
+    """The list page holding `position`: PAGE_ROWS rows with each sample's effective verdict."""
+    start = position // PAGE_ROWS * PAGE_ROWS
+    page_ids = ids[start:start + PAGE_ROWS]
+    rows = [[row[c] if row[c] is not None else "" for c in LIST_HEADERS] for row in store.review_rows(page_ids)]
+    label = f"Samples {start + 1}–{start + len(page_ids)} of {len(ids)} (click a row to open it)"
+    return gr.update(value=pd.DataFrame(rows, columns=LIST_HEADERS), label=label if ids else "No sample matches")
+
+
+def _texts(sample: dict, keep_inputs: bool) -> dict:
+    """The sample's texts; the final one is what training would use: the latest edit, else the final
+    expansion, else the initial response."""
+    edit = next((d for d in reversed(sample["history"]) if d["edited_text"] is not None), None)
+    final = edit["edited_text"] if edit else sample["final_expansion"] or sample["initial_response"]
+    label = "Final expansion (edited; the original is kept)" if edit else "Final expansion" \
+        if sample["final_expansion"] else "Final text (no expansion: the initial response)"
+    growth = f" · {sample['growth']:.2f}x" if sample["growth"] is not None else ""
+    return {"instruction": sample["instruction"], "initial": _labelled(sample["initial_response"], "Initial response"),
+            "half": _labelled(sample["first_half"], "Stage 1: the first half given"),
+            "stage1": _labelled(sample["stage1_expansion"], "Stage 1: its expansion"),
+            "final": gr.update() if keep_inputs else _labelled(final, label + growth, interactive=False),
+            "edited_by": edit["user"] if edit else None}
+
+
+def blank_view(cursor: dict, message: str) -> tuple:
+    empty = {"cursor": {**cursor, "sample_id": None, "seen_id": 0}, "info": "No sample to show.",
+             "final": gr.update(value="", interactive=False), "save_edit": gr.update(visible=False),
+             "gates": pd.DataFrame(columns=GATE_HEADERS), "reasons": [], "diff": gr.update(visible=False, value=[]),
+             "listing": gr.update(value=pd.DataFrame(columns=LIST_HEADERS), label="No sample matches"),
+             "progress": progress_line(cursor["total"], cursor["counts"]), "message": md_text(message)}
+    return tuple(empty.get(f, "") for f in VIEW_FIELDS)
+
+
+def show_view(store, ids: list[int], cursor: dict, diff_on: bool, message: str = "", keep_inputs: bool = False):
+    """Every VIEW_FIELDS output for the sample at cursor["position"] of `ids`.
+
+    keep_inputs leaves the reasons, the note and the final text as the curator left them (after a conflict
+    they press again, with what they had chosen).
+    """
+    if time.time() - cursor.get("counted_at", 0) > RECOUNT_SECONDS:
+        cursor = recounted(store, cursor)
+    if not ids:
+        return blank_view(cursor, message or "No sample matches: change the filters, or run Iterate first.")
+    position = min(max(int(cursor["position"]), 0), len(ids) - 1)
+    sample = store.review_sample(ids[position])
+    if sample is None:
+        return blank_view(cursor, f"sample {ids[position]} no longer exists: apply the filters again")
+    texts = _texts(sample, keep_inputs)
+    cursor = {**cursor, "position": position, "sample_id": sample["id"],
+              "seen_id": max((d["id"] for d in sample["history"]), default=0)}
+    keep = gr.update()
+    values = {**texts, "cursor": cursor, "info": md_text(headline(sample, position, len(ids), texts["edited_by"])),
+              "save_edit": keep if keep_inputs else gr.update(visible=False),
+              "gates": pd.DataFrame(gate_rows(sample["gates"]), columns=GATE_HEADERS),
+              "suggested": f"suggested: {suggested_verdict(sample)}",
+              "reasons": keep if keep_inputs else [], "note": keep if keep_inputs else "",
+              "diff": diff_view(sample, diff_on), "listing": _page(store, ids, position),
+              "progress": progress_line(cursor["total"], cursor["counts"]), "message": md_text(message)}
+    return tuple(values[f] for f in VIEW_FIELDS)
+
+
+def message_only(cursor: dict, message: str) -> tuple:
+    """VIEW_FIELDS outputs that change nothing but the message."""
+    return tuple(cursor if f == "cursor" else md_text(message) if f == "message" else gr.update() for f in VIEW_FIELDS)
+
+
+def guarded(handler):
+    """Library and store errors become the one-line message; the view stays as it was."""
+    @functools.wraps(handler)
+    def wrapper(store, run_name, ids, cursor, *args, **kwargs):
+        try:
+            return handler(store, run_name, ids, cursor, *args, **kwargs)
+        except SelfLengthenError as e:
+            return message_only(cursor, str(e))
+    return wrapper
