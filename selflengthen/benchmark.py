@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from selflengthen.errors import InputError
-from selflengthen.score import TYPES, parse_constraint
-from selflengthen.seeds import read_lines
+from selflengthen.score import TYPES, check_fields, parse_constraint
+from selflengthen.seeds import json_records
 
 BUNDLED_LONGEN = Path(__file__).resolve().parent / "data" / "LonGen.jsonl"
 DEFAULT_BENCHMARK = "LonGen"
@@ -41,9 +41,9 @@ def load_benchmark(source: str | None) -> Benchmark:
     """The bundled LonGen (None, "" or "LonGen"), a local JSONL file, or a hub dataset id (owner/name)."""
     source = (source or "").strip()
     if source in ("", DEFAULT_BENCHMARK):
-        return _benchmark(DEFAULT_BENCHMARK, _file_records(BUNDLED_LONGEN))
+        return _benchmark(DEFAULT_BENCHMARK, json_records(BUNDLED_LONGEN, MAX_LINE_BYTES))
     if Path(source).expanduser().exists():
-        return _benchmark(source, _file_records(Path(source).expanduser()))
+        return _benchmark(source, json_records(Path(source).expanduser(), MAX_LINE_BYTES))
     if _HUB_DATASET.match(source):
         return _benchmark(source, _hub_records(source))
     raise InputError(f"benchmark {source}: no such file (nor a hub dataset id like quanshr/LonGen)")
@@ -59,12 +59,7 @@ def check_item(record) -> dict:
     ...
     selflengthen.errors.InputError: cannot read 'about' constraint 'many words': expected 1 word count, found 0
     """
-    if not isinstance(record, dict):
-        raise InputError(f"expected a JSON object, got {type(record).__name__}")
-    for name in ("type", "constraint", "query"):
-        if not isinstance(record.get(name), str):
-            problem = "missing" if record.get(name) is None else f"not a string (got {record[name]!r:.40})"
-            raise InputError(f"field '{name}' is {problem}")
+    check_fields(record, ("type", "constraint", "query"))
     if record["type"] not in TYPES:
         raise InputError(f"unknown type {record['type']!r} (expected one of: {', '.join(TYPES)})")
     parse_constraint(record["type"], record["constraint"])
@@ -94,17 +89,6 @@ def _benchmark(name: str, records) -> Benchmark:
     if not items:
         raise InputError(f"benchmark {name}: no items found")
     return Benchmark(name=name, items=items, digest=benchmark_digest(items))
-
-
-def _file_records(path: Path):
-    """(path:line, parsed JSON) for each non-blank line."""
-    for number, line in read_lines(path, MAX_LINE_BYTES):
-        if not line.strip():
-            continue
-        try:
-            yield f"{path}:{number}", json.loads(line)
-        except json.JSONDecodeError as e:
-            raise InputError(f"{path}:{number}: invalid JSON ({e.msg} at column {e.colno})") from None
 
 
 def _hub_records(dataset_id: str):

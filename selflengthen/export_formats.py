@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import statistics
 
-from selflengthen.instructions import build_response_prompt
 from selflengthen.training import extender_rows
 
 FORMATS = ("messages", "prompt-completion", "alpaca", "sharegpt", "extender", "dpo")
@@ -53,6 +52,7 @@ def _user(instruction: str) -> dict:
     """The generator's prompt (`build_response_prompt`) as its one plain message, built directly: making
     100,000 Prompt objects took a tenth of a 100k-row export.
 
+    >>> from selflengthen.instructions import build_response_prompt
     >>> [_user(" Write. ")] == list(build_response_prompt(" Write. ").messages)
     True
     """

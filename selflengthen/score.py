@@ -23,14 +23,13 @@ only has to name the number(s), and a direction word that contradicts the type (
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from decimal import Decimal
 from pathlib import Path
 
 from selflengthen.errors import InputError
-from selflengthen.seeds import read_lines
+from selflengthen.seeds import json_records
 from selflengthen.words import count_words
 
 TYPES = ("about", "range", "above", "below")
@@ -129,13 +128,19 @@ def length_score(words: int, a: float, b: float) -> float:
     return 1.0
 
 
-def check_fields(item) -> None:
-    """Refuse an item that is not an object with string type, constraint and response."""
+def check_fields(item, fields: tuple[str, ...] = FIELDS) -> None:
+    """Refuse an item that is not an object with a string in each of `fields` (a null counts as missing).
+
+    >>> check_fields({"type": "about", "constraint": None}, ("type", "constraint"))
+    Traceback (most recent call last):
+    ...
+    selflengthen.errors.InputError: field 'constraint' is missing
+    """
     if not isinstance(item, dict):
         raise InputError(f"expected a JSON object, got {type(item).__name__}")
-    for name in FIELDS:
+    for name in fields:
         if not isinstance(item.get(name), str):
-            problem = "missing" if name not in item else f"not a string (got {item[name]!r:.40})"
+            problem = "missing" if item.get(name) is None else f"not a string (got {item[name]!r:.40})"
             raise InputError(f"field '{name}' is {problem}")
 
 
@@ -176,14 +181,7 @@ def _mean(values: list[float]) -> float | None:
 def load_scored_file(path: str | Path) -> list[dict]:
     """Items of a JSONL file whose lines hold type, constraint and response; each line checked fully."""
     items = []
-    for number, line in read_lines(path, MAX_LINE_BYTES):
-        if not line.strip():
-            continue
-        where = f"{path}:{number}"
-        try:
-            item = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise InputError(f"{where}: invalid JSON ({e.msg} at column {e.colno})") from None
+    for where, item in json_records(path, MAX_LINE_BYTES):
         try:
             check_fields(item)
             parse_constraint(item["type"], item["constraint"])

@@ -65,6 +65,17 @@ def read_lines(path: str | Path, max_bytes: int = MAX_LINE_BYTES) -> Iterator[tu
             offset += len(raw)
 
 
+def json_records(path: str | Path, max_bytes: int = MAX_LINE_BYTES) -> Iterator[tuple[str, object]]:
+    """("path:line", parsed JSON) for each non-blank line of a JSONL file; invalid JSON names its line."""
+    for number, line in read_lines(path, max_bytes):
+        if not line.strip():
+            continue
+        try:
+            yield f"{path}:{number}", json.loads(line)
+        except json.JSONDecodeError as e:
+            raise InputError(f"{path}:{number}: invalid JSON ({e.msg} at column {e.colno})") from None
+
+
 def _decode(raw: bytes, where: str, offset: int) -> str:
     """One line's bytes as text; a bad byte is reported with its offset in the file."""
     try:
