@@ -110,9 +110,17 @@ def _score_means(rows: list[dict], column: str) -> dict:
         for row in rows:
             if row.get(label):
                 groups.setdefault(row[label], []).append(row[column])
-        order = sorted(groups, key=lambda k: (TYPES.index(k) if k in TYPES else len(TYPES), k))
-        result[key] = {k: _mean(groups[k]) for k in order}
+        result[key] = {k: _mean(groups[k]) for k in sorted(groups, key=bucket_order)}
     return result
+
+
+def bucket_order(label: str) -> tuple[int, str]:
+    """Types in LonGen's order (about, range, above, below); other labels after them, alphabetically.
+
+    >>> sorted(["zh", "below", "en", "about"], key=bucket_order)
+    ['about', 'below', 'en', 'zh']
+    """
+    return (TYPES.index(label) if label in TYPES else len(TYPES), label)
 
 
 def summarize_judge(rows: list[dict], judge_model: str | None = None) -> dict | None:

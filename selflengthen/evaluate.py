@@ -18,13 +18,12 @@ from selflengthen.backends import GenerationParams, create_backend
 from selflengthen.benchmark import Benchmark, load_benchmark
 from selflengthen.config import BACKEND_NAMES, BackendConfig, RunConfig
 from selflengthen.errors import InputError
-from selflengthen.eval_scores import is_answered, score_response, summarize
+from selflengthen.eval_scores import bucket_order, is_answered, score_response, summarize
 from selflengthen.instructions import build_response_prompt
 from selflengthen.jobs import JobReporter, run_as_job
 from selflengthen.judge import DIMENSIONS, JudgeParseError, build_judge_prompt, parse_judge_output
 from selflengthen.models import check_model, looks_like_path
 from selflengthen.pipeline import default_backend_factory, planned_iteration
-from selflengthen.score import TYPES
 from selflengthen.stages.common import batches, derive_seed, sampling_params
 from selflengthen.words import count_words
 from selflengthen.worker import cli_command, shown
@@ -299,14 +298,9 @@ def _score_lines(title: str, scores: dict, digits: int) -> list[str]:
     lines = [f"{title}: {_number(scores.get('overall'), digits)}"]
     for key, label in (("by_type", "type"), ("by_language", "language"), ("by_range", "range")):
         if scores.get(key):
-            ordered = sorted(scores[key].items(), key=lambda kv: _type_order(kv[0]))
+            ordered = sorted(scores[key].items(), key=lambda kv: bucket_order(kv[0]))
             lines.append(f"  by {label}: " + ", ".join(f"{k} {_number(v, digits)}" for k, v in ordered))
     return lines
-
-
-def _type_order(key: str) -> tuple[int, str]:
-    """Types in LonGen's order (about, range, above, below); other labels after them, alphabetically."""
-    return (TYPES.index(key) if key in TYPES else len(TYPES), key)
 
 
 def _number(value, digits: int) -> str:

@@ -8,8 +8,8 @@ JSON string, whose schema never varies), and the curator decision that let it in
 from __future__ import annotations
 
 import json
-import statistics
 
+from selflengthen.insights import mean_median
 from selflengthen.training import extender_rows
 
 FORMATS = ("messages", "prompt-completion", "alpaca", "sharegpt", "extender", "dpo")
@@ -121,10 +121,8 @@ def word_stats(values: list[int]) -> dict:
     >>> word_stats([])
     {'mean': None, 'median': None, 'min': None, 'max': None}
     """
-    if not values:
-        return {"mean": None, "median": None, "min": None, "max": None}
-    return {"mean": round(statistics.fmean(values), 1), "median": statistics.median(values),
-            "min": min(values), "max": max(values)}
+    mean, median = mean_median(values)
+    return {"mean": mean, "median": median, "min": min(values, default=None), "max": max(values, default=None)}
 
 
 def iteration_stats(exported: list[dict], skipped: int) -> dict:
