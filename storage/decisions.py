@@ -112,20 +112,3 @@ class DecisionsMixin:
         rows = self.query(f"SELECT verdict, count(*) AS n FROM ({EFFECTIVE_VERDICTS_SQL}) GROUP BY verdict",
                           [iteration_id])
         return {r["verdict"]: r["n"] for r in rows}
-
-    def accepted_samples(self, iteration_id: int) -> list[dict]:
-        """Training data: samples whose effective verdict is accept, with the text to learn from.
-
-        `final_text` is the latest edit by any curator when there is one, else the final expansion (else, for
-        a sample accepted without a kept expansion, its initial response); `edited` says which.
-        """
-        rows = self.query(
-            f"""SELECT s.id AS sample_id, s.language, s.initial_response, s.final_expansion, i.text AS instruction,
-                       (SELECT d2.edited_text FROM decisions d2 WHERE d2.sample_id = s.id
-                          AND d2.edited_text IS NOT NULL ORDER BY d2.id DESC LIMIT 1) AS edited_text
-                FROM ({_CURRENT}) d JOIN samples s ON s.id = d.sample_id JOIN instructions i ON i.id = s.instruction_id
-                WHERE d.verdict = 'accept' ORDER BY s.id""", [iteration_id])
-        for r in rows:
-            r["edited"] = r["edited_text"] is not None
-            r["final_text"] = r.pop("edited_text") or r["final_expansion"] or r["initial_response"]
-        return rows

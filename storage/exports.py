@@ -1,4 +1,5 @@
-"""Exports: accepted samples with the provenance every exported row carries."""
+"""Accepted samples with the text that counts and the provenance every exported row carries: the data of
+both training and export."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from storage.decisions import _CURRENT
 
 # One statement per iteration, whatever its size: the effective decisions (storage.decisions), the sample
 # and its instruction joined in, and the latest edit by any curator looked up through the
-# decisions_by_sample index (the same rule as accepted_samples: an edit wins over the expansion).
+# decisions_by_sample index (an edit wins over the expansion).
 # No ORDER BY: SQLite would sort the wide rows in a temporary b-tree (over half the query's time at
 # 100,000 samples); sorting the finished rows by id in Python costs milliseconds.
 _EXPORT_SQL = f"""
@@ -23,7 +24,8 @@ _EXPORT_SQL = f"""
 
 
 def _export_sample(row: dict, gates_as_json: bool) -> dict:
-    """Fold the edit into final_text / final_words, exactly as accepted_samples chooses the text."""
+    """Fold the edit into final_text / final_words: the latest edit, else the final expansion, else the
+    initial response (a sample accepted without a kept expansion)."""
     edited_text, expansion_words = row.pop("edited_text"), row.pop("expansion_words")
     row["edited"] = edited_text is not None
     if not gates_as_json:
@@ -50,3 +52,7 @@ class ExportsMixin:
         rows = [_export_sample(row, gates_as_json) for row in self.query(_EXPORT_SQL, [iteration_id])]
         rows.sort(key=lambda row: row["sample_id"])
         return rows
+
+    def accepted_samples(self, iteration_id: int) -> list[dict]:
+        """Training data: the same rows as an export (`final_text` is what the models learn from)."""
+        return self.export_samples(iteration_id)
