@@ -146,10 +146,10 @@ def evaluation_detail(studio, evaluation_id) -> tuple:
     return charts.scatter_figure(picked, items), charts.item_rows(items)
 
 
-def results(studio, run_name: str | None, metric: str, group: str, chosen) -> tuple:
+def results(studio, run_name: str | None, metric: str, group: str, chosen, evaluations: list[dict] | None = None):
     """Table, bucket chart, evaluation picker, scatter and items of the run's stored evaluations (the picked
     evaluation stays picked while it exists; else the newest is shown)."""
-    evaluations = _evaluations(studio, run_name)
+    evaluations = _evaluations(studio, run_name) if evaluations is None else evaluations
     ids = [e["id"] for e in evaluations]
     chosen = chosen if chosen in ids else (max(ids) if ids else None)
     choices = [(charts.evaluation_label(e) + f" (#{e['id']})", e["id"]) for e in evaluations]
@@ -157,16 +157,17 @@ def results(studio, run_name: str | None, metric: str, group: str, chosen) -> tu
             gr.update(choices=choices, value=chosen), *evaluation_detail(studio, chosen))
 
 
-def results_key(studio, run_name: str | None) -> list:
+def results_key(evaluations: list[dict]) -> list:
     """What the results depend on: each evaluation's id and last update (polls redraw only on a change)."""
-    return [[e["id"], e["updated_at"], e["answered"]] for e in _evaluations(studio, run_name)]
+    return [[e["id"], e["updated_at"], e["answered"]] for e in evaluations]
 
 
 def poll(studio, run_name, metric, group, chosen, key) -> tuple:
-    progress, fresh = progress_markdown(studio, run_name), results_key(studio, run_name)
+    evaluations = _evaluations(studio, run_name)
+    progress, fresh = progress_markdown(studio, run_name), results_key(evaluations)
     if fresh == key:
         return (progress, fresh, *[gr.skip()] * 5)
-    return (progress, fresh, *results(studio, run_name, metric, group, chosen))
+    return (progress, fresh, *results(studio, run_name, metric, group, chosen, evaluations))
 
 
 def item_texts(studio, evaluation_id, evt: gr.SelectData) -> tuple[str, str]:
