@@ -23,8 +23,8 @@ TABS = ("runs", "iterate", "review", "train", "insights", "compare", "evaluate",
 def ensure_demo_run(store, data_dir: Path) -> None:
     """Build the demo model and the 'demo' run once; later starts reuse them."""
     from selflengthen.config import preset_config
-    from selflengthen.demo_model import build_demo_model
-    from selflengthen.seeds import load_seeds
+    from selflengthen.demo.model import build_demo_model
+    from selflengthen.runs.seeds import load_seeds
 
     if store.get_run("demo") is not None:
         return
@@ -65,7 +65,7 @@ def build_app(store, db_path: str | Path | None = None, *, auth: bool = False, w
     """The Gradio app over one store: a run picker above one tab per step of the loop."""
     import gradio as gr
 
-    from selflengthen.worker import Worker
+    from ui.worker import Worker
     from ui import compare, evaluate, export, insights, iterate, review, runs, train
     from ui.common import Studio, run_names
 

@@ -68,7 +68,7 @@ def demo_model(path: str | None) -> Path:
         return Path(chosen)
     import tempfile
 
-    from selflengthen.demo_model import build_demo_model
+    from selflengthen.demo.model import build_demo_model
 
     return build_demo_model(Path(chosen) if chosen else Path(tempfile.mkdtemp(prefix="sl-bench-model-")))
 

@@ -18,7 +18,7 @@ from pathlib import Path
 from common import median, report, timed
 from storage_record import fresh_store, record, sample_rows
 
-from selflengthen.export import FORMATS, export_dataset
+from selflengthen.export.writer import FORMATS, export_dataset
 
 OUTPUTS = ("jsonl", "parquet")
 

@@ -27,8 +27,8 @@ from common import demo_model, median, report, timed
 
 from selflengthen.backends import Backend, create_backend
 from selflengthen.config import preset_config
-from selflengthen.demo_corpus import make_instruction
-from selflengthen.pipeline import run_iteration
+from selflengthen.demo.corpus import make_instruction
+from selflengthen.stages.pipeline import run_iteration
 from storage import Store
 
 

@@ -20,6 +20,8 @@ from common import report
 
 from storage import Store
 from ui import review_handlers as review
+from ui.common import Studio
+from ui.worker import Worker
 
 FILTER_DEFAULTS = {"verdict": "all", "status": "all", "gate": "all", "language": "all", "min_words": None,
                    "max_words": None, "min_growth": None, "max_growth": None, "search": ""}
@@ -78,16 +80,17 @@ def main(argv: list[str] | None = None) -> dict:
 def measure(store: Store, args) -> dict:
     """Record the samples, then time the Review tab's handlers over them."""
     record_s = seed(store, args.samples, args.iterations, args.words)
+    studio = Studio(store=store, db_path=store.path, worker=Worker(store))
 
     start = time.perf_counter()
-    loaded = dict(zip(review.LOAD_FIELDS, review.load_run(store, "big", True)))
+    loaded = dict(zip(review.LOAD_FIELDS, review.load_run(studio, "big", True)))
     first_load_s = time.perf_counter() - start
     ids, cursor = loaded["ids"], loaded["cursor"]
 
     accept_ms = []
     for _ in range(200):
         start = time.perf_counter()
-        view = dict(zip(review.VIEW_FIELDS, review.accept(store, "big", ids, cursor, "", True)))
+        view = dict(zip(review.VIEW_FIELDS, review.accept(studio, "big", ids, cursor, "", True)))
         accept_ms.append((time.perf_counter() - start) * 1000)
         cursor = view["cursor"]
 
@@ -95,12 +98,12 @@ def measure(store: Store, args) -> dict:
     form = {**FILTER_DEFAULTS, "verdict": "pending", "status": "passed"}
     start = time.perf_counter()
     applied = dict(zip(review.APPLY_FIELDS, review.apply_filters(
-        store, "big", last, *[form[f] for f in review.FILTER_FIELDS], ids, cursor, True)))
+        studio, "big", last, *[form[f] for f in review.FILTER_FIELDS], ids, cursor, True)))
     filter_ms = (time.perf_counter() - start) * 1000
     bulk_ids = applied["ids"][:10_000]
     start = time.perf_counter()
-    bulk = review.ask_bulk_accept(store, bulk_ids)[0]
-    review.confirm_bulk(store, "big", bulk_ids, applied["cursor"], bulk, "", True)
+    bulk = review.ask_bulk_accept(studio, bulk_ids)[0]
+    review.confirm_bulk(studio, "big", bulk_ids, applied["cursor"], bulk, "", True)
     bulk_s = time.perf_counter() - start
 
     return {

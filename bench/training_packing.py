@@ -1,4 +1,4 @@
-"""Training: tokens per second with packing against without, on the demo model (selflengthen.train's trainer).
+"""Training: tokens per second with packing against without, on the demo model (selflengthen.training.trainer's trainer).
 
     python bench/training_packing.py [--model DIR] [--rows 128] [--max-length 1024] [--repeats 3]
 
@@ -25,8 +25,9 @@ from pathlib import Path
 
 from common import demo_model, median, report
 
-from selflengthen.demo_corpus import make_instruction, make_response
-from selflengthen.training import generator_rows, train_preset
+from selflengthen.demo.corpus import make_instruction, make_response
+from selflengthen.training.data import generator_rows
+from selflengthen.training.config import train_preset
 
 
 def training_rows(n: int, seed: int = 0) -> list[dict]:
@@ -61,7 +62,7 @@ def train_once(model_dir: Path, rows: list[dict], packing: bool, max_length: int
     """One epoch from the model's saved weights: steps, packed sequences, tokens, seconds and tokens/s."""
     from transformers import AutoTokenizer
 
-    from selflengthen.train import load_model, make_trainer
+    from selflengthen.training.trainer import load_model, make_trainer
 
     config = train_preset("demo", {"packing": packing, "epochs": 1.0, "eval_fraction": 0.0, "max_length": max_length,
                                    "save_steps": 1_000_000, "logging_steps": 1})
@@ -85,7 +86,7 @@ def packed_logits_gap(model_dir: Path, rows: list[dict], max_length: int) -> flo
     import torch
     from transformers import AutoTokenizer
 
-    from selflengthen.train import load_model, make_trainer
+    from selflengthen.training.trainer import load_model, make_trainer
 
     config = train_preset("demo", {"packing": True, "eval_fraction": 0.0, "max_length": max_length})
     tokenizer = AutoTokenizer.from_pretrained(str(model_dir))

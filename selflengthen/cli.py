@@ -6,7 +6,6 @@ import argparse
 import getpass
 import json
 import os
-import shlex
 import sys
 from pathlib import Path
 
@@ -50,6 +49,8 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--reason", action="append", default=[], help="reject reason (repeatable)")
     c.add_argument("--note", default="")
     c.add_argument("--user", default=None, help="curator name (default: the login name)")
+    c.add_argument("--override", action="store_true",
+                   help="record even where another curator decided the sample differently (overlap 1)")
 
     c = sub.add_parser("train", help="fine-tune generator and/or extender on the latest iteration's accepted samples")
     _db_name(c)
@@ -148,14 +149,14 @@ def _open_store(path: str, must_exist: bool = True):
 
 
 def cmd_demo_model(args) -> None:
-    from selflengthen.demo_model import build_demo_model
+    from selflengthen.demo.model import build_demo_model
 
     out = build_demo_model(Path(args.dir), seed=args.seed, steps=args.steps)
     print(f"demo model written to {out}")
 
 
 def cmd_init(args) -> None:
-    from selflengthen.runs import prepare_run
+    from selflengthen.runs.setup import prepare_run
 
     run = prepare_run(preset=args.preset, config_file=args.config, backend=args.backend, model=args.model,
                       extender_model=args.extender_model, seeds_file=args.seeds)
@@ -167,34 +168,36 @@ def cmd_init(args) -> None:
 
 
 def cmd_iterate(args) -> None:
-    from selflengthen.jobs import run_iterate_job
+    from selflengthen.jobs.commands import cli_command, shown
+    from selflengthen.jobs.runner import run_iterate_job
 
     store = _open_store(args.db)
-    command = " ".join(shlex.quote(a) for a in [sys.executable, "-m", "selflengthen", *sys.argv[1:]])
+    command = shown(cli_command(*sys.argv[1:]))
     iteration = run_iterate_job(store, args.name, steps=args.steps, n_instructions=args.n_instructions,
                                 command=command, show_progress=not args.quiet)
     print(f"iteration {iteration['idx']}: {iteration['status']}")
 
 
 def cmd_review(args) -> None:
-    from selflengthen.review import review
+    from selflengthen.curation.decisions import review
 
     store = _open_store(args.db)
     user = args.user or os.environ.get("SELFLENGTHEN_USER") or getpass.getuser()
     edited = _read_markdown(args.text_file) if args.text_file else None
     n = review(store, args.name, accept_passing=args.accept_passing, accept=args.accept, reject=args.reject,
-               undo=args.undo, edit=args.edit, edited_text=edited, reasons=args.reason, note=args.note, user=user)
+               undo=args.undo, edit=args.edit, edited_text=edited, reasons=args.reason, note=args.note, user=user,
+               override=args.override)
     print(f"{n} decisions recorded")
 
 
 def _train_overrides(path: str | None) -> dict | None:
-    from selflengthen.runs import load_config_file
+    from selflengthen.config import load_config_file
 
     return load_config_file(path) if path else None
 
 
 def cmd_train(args) -> None:
-    from selflengthen.finetune import run_train_job
+    from selflengthen.training.job import run_train_job
 
     store = _open_store(args.db)
     checkpoints = run_train_job(store, args.db, args.name, role=args.role, config_overrides=_train_overrides(args.config),
@@ -204,9 +207,9 @@ def cmd_train(args) -> None:
 
 
 def cmd_loop(args) -> None:
-    from selflengthen.finetune import run_train_job
-    from selflengthen.jobs import run_iterate_job
-    from selflengthen.review import review
+    from selflengthen.training.job import run_train_job
+    from selflengthen.jobs.runner import run_iterate_job
+    from selflengthen.curation.decisions import review
 
     if args.iterations < 1:
         raise SelfLengthenError("--iterations must be at least 1")
@@ -248,7 +251,7 @@ def cmd_cancel(args) -> None:
 
 
 def cmd_status(args) -> None:
-    from selflengthen.report import format_status, run_status
+    from selflengthen.runs.status import format_status, run_status
 
     store = _open_store(args.db)
     status = run_status(store, store.require_run(args.name))
@@ -256,7 +259,7 @@ def cmd_status(args) -> None:
 
 
 def cmd_compare(args) -> None:
-    from selflengthen.compare import parse_iteration_pair, run_compare_job
+    from selflengthen.evaluation.compare import parse_iteration_pair, run_compare_job
 
     store = _open_store(args.db)
     a, b = parse_iteration_pair(args.iterations)
@@ -270,14 +273,14 @@ def cmd_compare(args) -> None:
 
 
 def cmd_chat(args) -> None:
-    from selflengthen.chat import chat_reply
+    from selflengthen.training.chat import chat_reply
 
     print(chat_reply(args.model, [{"role": "user", "content": args.message}], max_new_tokens=args.max_new_tokens,
                      temperature=args.temperature, seed=args.seed))
 
 
 def cmd_score(args) -> None:
-    from selflengthen.score import load_scored_file, score_items
+    from selflengthen.evaluation.longen import load_scored_file, score_items
 
     result = score_items(load_scored_file(args.file))
     if args.json:
@@ -289,7 +292,7 @@ def cmd_score(args) -> None:
 
 
 def cmd_eval(args) -> None:
-    from selflengthen.evaluate import format_summary, judge_settings, run_eval_job
+    from selflengthen.evaluation.job import format_summary, judge_settings, run_eval_job
 
     store = _open_store(args.db)
     judge = judge_settings(args.judge_model, args.judge_backend, args.judge_base_url)
@@ -300,7 +303,7 @@ def cmd_eval(args) -> None:
 
 
 def cmd_export(args) -> None:
-    from selflengthen.export import export_dataset, parse_iterations
+    from selflengthen.export.writer import export_dataset, parse_iterations
 
     store = _open_store(args.db)
     result = export_dataset(store, args.name, iterations=parse_iterations(args.iterations), fmt=args.format,

@@ -11,10 +11,12 @@ import dataclasses
 import json
 import math
 import types
+from pathlib import Path
 import typing
 from dataclasses import dataclass, field
 
-from selflengthen.errors import ConfigError
+from selflengthen.errors import ConfigError, InputError
+from selflengthen.inputs import parse_json_object
 
 
 def _f(default, help, **limits):
@@ -170,11 +172,7 @@ class JsonConfig:
 
     @classmethod
     def from_json(cls, text: str):
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as e:
-            raise ConfigError(f"config is not valid JSON: {e}") from None
-        return cls.from_dict(data)
+        return cls.from_dict(parse_json_object(text, "config", error=ConfigError))
 
 
 @dataclass
@@ -247,3 +245,12 @@ def preset_config(name: str, overrides: dict | None = None) -> RunConfig:
     if name not in PRESETS:
         raise ConfigError(f"unknown preset '{name}' (choose from: {', '.join(PRESETS)})")
     return RunConfig.from_dict(merge(PRESETS[name], overrides or {}))
+
+
+def load_config_file(path: str) -> dict:
+    """The JSON object of a config file (overrides merged over a preset)."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise InputError(f"cannot read config file {path}: {e}") from None
+    return parse_json_object(text, path, error=ConfigError)

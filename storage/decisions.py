@@ -1,13 +1,12 @@
 """Curator decisions: append-only rows; what counts is each sample's effective verdict.
 
-Effective verdict (selflengthen.curation.effective_decision, here in SQL): take each curator's latest
+Effective verdict (selflengthen.curation.rules.effective_decision, here in SQL): take each curator's latest
 decision on the sample; the most recent non-pending one among those wins; when all are 'pending' (undone),
 the sample is pending. So one curator's undo withdraws only their own verdict.
 """
 
 from __future__ import annotations
 
-from selflengthen.curation import conflict_message
 from storage.base import StoreError, dumps, loads, now
 
 VERDICTS = ("accept", "reject", "pending")
@@ -37,14 +36,6 @@ _INSERT = """
     INSERT INTO decisions (sample_id, iteration_id, verdict, reasons, note, edited_text, user, created_at)
     SELECT id, iteration_id, ?, ?, ?, ?, ?, ? FROM samples WHERE id = ?
 """
-
-
-class DecisionConflict(StoreError):
-    """Another curator decided this sample differently after it was opened; nothing was recorded."""
-
-    def __init__(self, sample_id: int, newer: dict):
-        super().__init__(conflict_message(sample_id, newer))
-        self.sample_id, self.newer = sample_id, newer
 
 
 def _decision(row: dict) -> dict:
@@ -83,19 +74,22 @@ class DecisionsMixin:
         self.record_decisions([{"sample_id": sample_id, "verdict": verdict, "reasons": list(reasons),
                                 "note": note, "edited_text": edited_text}], user=user)
 
-    def record_checked_decision(self, sample_id: int, verdict: str, *, seen_id: int, user: str = "",
-                                reasons=(), note: str = "", edited_text: str | None = None) -> None:
-        """Record one curator's decision unless another curator decided differently since `seen_id` (the
-        newest decision id on the sample when this curator opened it): then raise DecisionConflict."""
+    def record_unless_overtaken(self, rows: list[dict], seen: dict[int, int], user: str = "") -> dict | None:
+        """Record the rows in one transaction unless another curator decided one of their samples differently
+        after `seen[sample_id]` (the newest decision id on it when this curator looked). Returns that newer
+        decision and records nothing; returns None once every row is recorded. The check and the write share
+        the transaction, so no decision can slip in between them."""
         with self.transaction() as db:
-            newer = db.execute("SELECT * FROM decisions WHERE sample_id = ? AND id > ? AND user != ? "
-                               "ORDER BY id DESC LIMIT 1", [sample_id, seen_id or 0, user])
-            columns = [c[0] for c in newer.description]
-            row = newer.fetchone()
-            if row is not None and dict(zip(columns, row))["verdict"] != verdict:
-                raise DecisionConflict(sample_id, dict(zip(columns, row)))
-            self.record_decision(sample_id, verdict, reasons=reasons, note=note, edited_text=edited_text,
-                                 user=user)
+            for row in rows:
+                cursor = db.execute("SELECT * FROM decisions WHERE sample_id = ? AND id > ? AND user != ? "
+                                    "ORDER BY id DESC LIMIT 1", [row["sample_id"], seen.get(row["sample_id"], 0), user])
+                newer = cursor.fetchone()
+                if newer is not None:
+                    newer = _decision(dict(zip([c[0] for c in cursor.description], newer)))
+                    if newer["verdict"] != row["verdict"]:
+                        return newer
+            self.record_decisions(rows, user=user)
+        return None
 
     def current_decisions(self, iteration_id: int) -> dict[int, dict]:
         """{sample_id: the decision that counts} for the iteration's samples with a standing verdict."""

@@ -3,7 +3,8 @@ both training and export."""
 
 from __future__ import annotations
 
-from selflengthen.words import count_words
+from selflengthen.curation.rules import final_text
+from selflengthen.method.words import count_words
 from storage.base import loads
 from storage.decisions import _CURRENT
 
@@ -24,19 +25,17 @@ _EXPORT_SQL = f"""
 
 
 def _export_sample(row: dict, gates_as_json: bool) -> dict:
-    """Fold the edit into final_text / final_words: the latest edit, else the final expansion, else the
-    initial response (a sample accepted without a kept expansion)."""
+    """Fold the edit into final_text / final_words: the text that counts (curation.rules.final_text) and its
+    words (the stored count of an unedited expansion, so 100,000 texts need not be counted again)."""
     edited_text, expansion_words = row.pop("edited_text"), row.pop("expansion_words")
     row["edited"] = edited_text is not None
     if not gates_as_json:
         row["gates"] = loads(row["gates"], {})
-    if edited_text:
-        row["final_text"], row["final_words"] = edited_text, count_words(edited_text)
-    elif row["final_expansion"]:
-        row["final_text"] = row["final_expansion"]
-        row["final_words"] = count_words(row["final_expansion"]) if expansion_words is None else expansion_words
+    row["final_text"] = final_text(row, edited_text)
+    if edited_text or (row["final_expansion"] and expansion_words is None):
+        row["final_words"] = count_words(row["final_text"])
     else:
-        row["final_text"], row["final_words"] = row["initial_response"], row["initial_words"]
+        row["final_words"] = expansion_words if row["final_expansion"] else row["initial_words"]
     return row
 
 

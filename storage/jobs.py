@@ -4,21 +4,10 @@ from __future__ import annotations
 
 import os
 
+from selflengthen.jobs.commands import pid_alive
 from storage.base import StoreError, dumps, now
 
 MAX_LOG_CHARS = 200_000
-
-
-def pid_alive(pid: int | None) -> bool:
-    if not pid:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 class JobsMixin:

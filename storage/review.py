@@ -6,7 +6,8 @@ per-action queries touch only the samples at hand.
 
 from __future__ import annotations
 
-from selflengthen.curation import ReviewFilter, effective_decision, latest_per_curator, needs_decision
+from selflengthen.curation.filters import ReviewFilter
+from selflengthen.curation.rules import effective_decision, latest_per_curator, needs_decision
 from storage.base import loads
 from storage.decisions import EFFECTIVE_VERDICTS_SQL, PER_CURATOR_SQL
 

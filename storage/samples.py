@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from operator import itemgetter
 
-from selflengthen.insights import mean_median
+from selflengthen.runs.insights import mean_median
 from storage.base import dumps, loads, now
 
 _SAMPLE_JSON = ("gates", "rejections")

@@ -8,17 +8,39 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
-SHARED_DATA = ROOT.parent / "shared" / "data"
+from paths import ROOT
+
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 
+@pytest.fixture
+def store(tmp_path):
+    """A new store in a real SQLite file (WAL, migrations applied) under the test's folder, closed afterwards.
+
+    A file, not ":memory:": jobs, the dashboard and the CLI open the same database from other threads and
+    processes. Tests that need a populated store override this fixture and ask for it by the same name.
+    """
+    from storage import Store
+
+    opened = Store(tmp_path / "studio.db")
+    yield opened
+    opened.close()
+
+
+@pytest.fixture
+def studio(store):
+    """The dashboard's context (store, database path, job worker) around the `store` fixture."""
+    from studios import studio_for
+
+    return studio_for(store)
+
+
 @pytest.fixture(scope="session")
 def demo_model_dir(tmp_path_factory) -> Path:
     """The real demo model, built once per test session (set SELFLENGTHEN_DEMO_MODEL to reuse a built one)."""
-    from selflengthen.demo_model import build_demo_model
+    from selflengthen.demo.model import build_demo_model
 
     prebuilt = os.environ.get("SELFLENGTHEN_DEMO_MODEL")
     if prebuilt and (Path(prebuilt) / "config.json").exists():
@@ -29,6 +51,6 @@ def demo_model_dir(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def untrained_model_dir(tmp_path_factory) -> Path:
     """A tiny model with the demo tokenizer and random weights: fast, for backend plumbing tests."""
-    from selflengthen.demo_model import build_demo_model
+    from selflengthen.demo.model import build_demo_model
 
     return build_demo_model(tmp_path_factory.mktemp("untrained-model"), steps=0)

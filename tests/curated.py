@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import random
 from pathlib import Path
 
 from scripted import reviewed_run, scripted_backend
-from selflengthen.pipeline import STEPS, run_iteration
+from selflengthen.demo import corpus as demo_corpus
+from selflengthen.stages.pipeline import STEPS, run_iteration
 from storage import Store
 
 EDIT = "Edited | text with 中文 and a *pipe*.\n\nA second paragraph, added by a curator."
@@ -56,3 +58,28 @@ def snapshot(folder: Path) -> dict[str, bytes]:
 
 def snapshot_names(folder: Path) -> list[str]:
     return sorted(snapshot(folder))
+
+
+def make_store_with_accepted_samples(path: Path, n_instructions: int = 15, model: str = "demo"):
+    """A store with a run whose iteration 0 has 2 accepted demo-style samples per instruction."""
+    from storage import Store
+
+    rng = random.Random(0)
+    made = [demo_corpus.make_instruction(rng) for _ in range(n_instructions)]
+    store = Store(path)
+    run = store.create_run("r", model, model, "transformers", "demo", {},
+                           [{"text": text, "language": "en"} for text, _, _ in made])
+    iteration = store.latest_iteration(run["id"])
+    rows = []
+    for instruction, (_, topic, genre) in zip(store.iteration_instructions(iteration["id"]), made):
+        for slot in range(2):
+            initial = demo_corpus.make_response(rng, topic, genre)
+            final = demo_corpus.expand_text(rng, initial, topic)
+            rows.append({"run_id": run["id"], "iteration_id": iteration["id"], "instruction_id": instruction["id"],
+                         "slot": slot, "language": "en", "status": "kept", "initial_response": initial,
+                         "initial_words": len(initial.split()), "initial_attempts": 1, "final_expansion": final,
+                         "final_words": len(final.split()), "rounds": 1})
+    store.save_samples(rows)
+    for sample in store.iteration_samples(iteration["id"]):
+        store.record_decision(sample["id"], "accept")
+    return store, run, iteration

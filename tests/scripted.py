@@ -41,7 +41,7 @@ def reviewed_run(store, name: str = "r", seeds: list[str] = ("Write about the se
                  n_instructions: int = 4, backend: ScriptedBackend | None = None) -> dict:
     """A run (demo preset) whose iteration 0 went through every step with a scripted model, ready for review."""
     from selflengthen.config import preset_config
-    from selflengthen.pipeline import STEPS, run_iteration
+    from selflengthen.stages.pipeline import STEPS, run_iteration
 
     config = preset_config("demo", {"augment": {"n_instructions": n_instructions}})
     run = store.create_run(name, "m", "m", "transformers", "demo", config.to_dict(),

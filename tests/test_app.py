@@ -19,6 +19,7 @@ def store_with_iteration(tmp_path):
     return store
 
 
+@pytest.mark.slow
 def test_app_serves_every_tab_and_their_handlers(store_with_iteration):
     demo = app.build_app(store_with_iteration)
     demo.launch(prevent_thread_lock=True)
@@ -69,6 +70,7 @@ def test_exposure_warning_only_for_a_public_address_without_login():
     assert warning.startswith("WARNING: the dashboard listens on 0.0.0.0 WITHOUT --auth")
 
 
+@pytest.mark.slow
 def test_first_start_creates_the_demo_run_once(tmp_path, untrained_model_dir, monkeypatch):
     data = tmp_path / "data"
     (data / "demo-model").parent.mkdir(parents=True)

@@ -11,8 +11,10 @@ import urllib.request
 
 import pytest
 
-from conftest import ROOT
+from paths import ROOT
 from servers import free_port, wait_until_up
+
+pytestmark = pytest.mark.slow  # real servers, subprocesses or models
 
 
 def listening_addresses(port: int) -> set[str]:

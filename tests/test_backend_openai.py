@@ -18,6 +18,8 @@ from selflengthen.backends import GenerationParams, Prompt, create_backend
 from selflengthen.config import BackendConfig
 from selflengthen.errors import BackendError
 
+pytestmark = pytest.mark.slow  # real servers, subprocesses or models
+
 GREEDY = GenerationParams(max_new_tokens=12, temperature=0, repetition_penalty=3.0)
 PROMPTS = [Prompt.user("hi"), Prompt.user("Write about the history of rivers. " * 8), Prompt.user("cats"),
            Prompt.user("Explain why the sky is blue."), Prompt.user("Describe a quiet morning by the sea. " * 3)]

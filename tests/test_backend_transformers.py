@@ -8,6 +8,8 @@ from selflengthen.backends import GenerationParams, Prompt, create_backend
 from selflengthen.config import BackendConfig
 from selflengthen.errors import BackendError
 
+pytestmark = pytest.mark.slow  # real servers, subprocesses or models
+
 # Greedy with a strong repetition penalty: a random-weights model then writes a different text per prompt.
 GREEDY = GenerationParams(max_new_tokens=12, temperature=0, repetition_penalty=3.0)
 PROMPTS = [

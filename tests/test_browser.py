@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT
+from paths import ROOT
 from scripted import make_responder, reviewed_run
 from servers import free_port, wait_until_up
 from selflengthen.backends.fake import ScriptedBackend

@@ -4,10 +4,10 @@ import json
 
 import pytest
 
-from selflengthen import chat
-from selflengthen.chat import chat_reply, model_and_adapter
+from selflengthen.training import chat
+from selflengthen.training.chat import chat_reply, model_and_adapter
 from selflengthen.errors import BackendError, InputError
-from test_cli import cli
+from commands import cli
 
 HI = [{"role": "user", "content": "Write an essay about tea."}]
 
@@ -19,6 +19,7 @@ def empty_cache():
     chat.release()
 
 
+@pytest.mark.slow
 def test_reply_is_a_string_and_deterministic_for_a_seed(untrained_model_dir):
     first = chat_reply(str(untrained_model_dir), HI, max_new_tokens=12, seed=3)
     backend = chat._cached["backend"]
@@ -29,6 +30,7 @@ def test_reply_is_a_string_and_deterministic_for_a_seed(untrained_model_dir):
     assert chat.loaded_model() == str(untrained_model_dir)
 
 
+@pytest.mark.slow
 def test_multi_turn_conversation_and_release(untrained_model_dir):
     turns = HI + [{"role": "assistant", "content": "Tea is old."}, {"role": "user", "content": "More, please."}]
     assert chat_reply(str(untrained_model_dir), turns, max_new_tokens=6, temperature=0)
@@ -42,6 +44,7 @@ def test_the_trained_demo_model_answers(demo_model_dir):
     assert len(reply.split()) >= 3
 
 
+@pytest.mark.slow
 def test_a_missing_model_is_one_clear_error(tmp_path):
     with pytest.raises(BackendError, match="model path not found: .*nowhere"):
         chat_reply(str(tmp_path / "nowhere"), HI)
@@ -79,6 +82,7 @@ def test_an_adapter_directory_loads_on_its_base_model(tmp_path):
         model_and_adapter(str(adapter))
 
 
+@pytest.mark.slow
 def test_cli_chat_prints_a_reply(untrained_model_dir, tmp_path):
     result = cli("chat", "--model", untrained_model_dir, "--message", "hi", "--max-new-tokens", "8", check=True)
     assert result.stdout.strip()

@@ -1,34 +1,17 @@
 """The command line as a user runs it: real subprocesses, a real SQLite file, the real demo model."""
 
 import json
-import os
-import sqlite3
 import subprocess
 import sys
 import time
 
 import pytest
 
-from conftest import ROOT, SHARED_DATA
+from commands import cli, dump
+from paths import ROOT, SEEDS_EN
 
-SEEDS = SHARED_DATA / "seeds_en.jsonl"
+pytestmark = pytest.mark.slow  # real servers, subprocesses or models
 
-
-def cli(*args, check=False, timeout=300):
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1"}
-    result = subprocess.run([sys.executable, "-m", "selflengthen", *map(str, args)], capture_output=True,
-                            text=True, cwd=ROOT, env=env, timeout=timeout)
-    if check and result.returncode != 0:
-        raise AssertionError(f"exit {result.returncode}: {result.stderr[-2000:]}")
-    return result
-
-
-def dump(db) -> list[str]:
-    """Everything in the database, for before/after comparisons."""
-    if not db.exists():
-        return []
-    with sqlite3.connect(db) as conn:
-        return list(conn.iterdump())
 
 
 def test_help_is_instant():
@@ -55,7 +38,7 @@ def test_bad_seed_files_are_refused_with_the_line_and_the_db_unchanged(tmp_path,
     seeds = tmp_path / "bad.jsonl"
     seeds.write_bytes(content)
     db = tmp_path / "runs.db"
-    cli("init", "--db", db, "--name", "first", "--model", untrained_model_dir, "--seeds", SEEDS, check=True)
+    cli("init", "--db", db, "--name", "first", "--model", untrained_model_dir, "--seeds", SEEDS_EN, check=True)
     before = dump(db)
     result = cli("init", "--db", db, "--name", "second", "--model", untrained_model_dir, "--seeds", seeds)
     assert result.returncode == 1
@@ -73,9 +56,9 @@ def test_bad_seed_files_are_refused_with_the_line_and_the_db_unchanged(tmp_path,
 ])
 def test_bad_init_arguments_are_refused_and_the_db_unchanged(tmp_path, untrained_model_dir, args, message):
     db = tmp_path / "runs.db"
-    cli("init", "--db", db, "--name", "first", "--model", untrained_model_dir, "--seeds", SEEDS, check=True)
+    cli("init", "--db", db, "--name", "first", "--model", untrained_model_dir, "--seeds", SEEDS_EN, check=True)
     before = dump(db)
-    base = {"--name": "second", "--model": str(untrained_model_dir), "--seeds": str(SEEDS)}
+    base = {"--name": "second", "--model": str(untrained_model_dir), "--seeds": str(SEEDS_EN)}
     base.update(dict(zip(args[::2], args[1::2])))
     result = cli("init", "--db", db, *[x for pair in base.items() for x in pair])
     assert result.returncode == 1 and message in result.stderr
@@ -87,7 +70,7 @@ def test_bad_config_file_names_the_field_and_creates_no_database(tmp_path, untra
     config = tmp_path / "config.json"
     config.write_text(json.dumps({"expand": {"growth": "lots"}}))
     db = tmp_path / "runs.db"
-    result = cli("init", "--db", db, "--name", "x", "--model", untrained_model_dir, "--seeds", SEEDS,
+    result = cli("init", "--db", db, "--name", "x", "--model", untrained_model_dir, "--seeds", SEEDS_EN,
                  "--config", config)
     assert result.returncode == 1 and "expand.growth must be float" in result.stderr
     assert not db.exists()
@@ -118,7 +101,7 @@ def test_cancel_sets_the_flag_of_running_jobs(tmp_path, untrained_model_dir):
     from storage import Store
 
     db = tmp_path / "runs.db"
-    cli("init", "--db", db, "--name", "r", "--model", untrained_model_dir, "--seeds", SEEDS, check=True)
+    cli("init", "--db", db, "--name", "r", "--model", untrained_model_dir, "--seeds", SEEDS_EN, check=True)
     assert cli("cancel", "--db", db, "--name", "r", check=True).stdout.strip() == "no running job"
     store = Store(db)
     job = store.start_job("iterate", run_id=store.require_run("r")["id"])  # held by this (live) process
@@ -128,7 +111,7 @@ def test_cancel_sets_the_flag_of_running_jobs(tmp_path, untrained_model_dir):
 
 def test_curation_settings_are_set_shown_and_validated(tmp_path, untrained_model_dir):
     db = tmp_path / "runs.db"
-    cli("init", "--db", db, "--name", "r", "--model", untrained_model_dir, "--seeds", SEEDS, check=True)
+    cli("init", "--db", db, "--name", "r", "--model", untrained_model_dir, "--seeds", SEEDS_EN, check=True)
     guidelines = tmp_path / "guidelines.md"
     guidelines.write_text("# Accept\nOnly answers that stay on topic.\n", encoding="utf-8")
     shown = cli("curation", "--db", db, "--name", "r", "--guidelines", guidelines, "--overlap", "2", check=True)

@@ -9,15 +9,14 @@ import time
 import gradio as gr
 import pytest
 
-from conftest import ROOT
+from paths import ROOT
 from scripted import scripted_backend
-from selflengthen.compare import parse_iteration_pair, run_compare_job
+from selflengthen.evaluation.compare import parse_iteration_pair, run_compare_job
 from selflengthen.config import preset_config
 from selflengthen.errors import InputError, SelfLengthenError
-from selflengthen.worker import Worker
+from studios import studio_for
 from storage import Store, StoreError
 from ui import compare as tab
-from ui.common import Studio
 
 INSTRUCTION = "Write about <b>the sea</b> & its tides."
 
@@ -70,8 +69,7 @@ class Factory:
 
 
 @pytest.fixture
-def store(tmp_path):
-    store = Store(tmp_path / "studio.db")
+def store(store):
     _make_run(store)
     return store
 
@@ -148,6 +146,7 @@ def _real_run(tmp_path, model_dir) -> Store:
     return store
 
 
+@pytest.mark.slow
 def test_the_cli_compares_with_a_real_model(tmp_path, untrained_model_dir):
     store = _real_run(tmp_path, untrained_model_dir)
     env = {**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1"}
@@ -167,10 +166,11 @@ def test_the_cli_compares_with_a_real_model(tmp_path, untrained_model_dir):
     assert bad.stderr.strip() == "error: --iterations needs two different iterations (got 0 twice)"
 
 
+@pytest.mark.slow
 def test_the_tab_launches_the_cli_twin_and_shows_the_result(tmp_path, untrained_model_dir):
     store = _real_run(tmp_path, untrained_model_dir)
-    studio = Studio(store=store, db_path=store.path, worker=Worker(store, cwd=str(ROOT)))
-    a, b, pool, limit, history, shown_id, asked, answer_a, _ = tab.refresh_compare(store, "r")
+    studio = studio_for(store)
+    a, b, pool, limit, history, shown_id, asked, answer_a, _ = tab.refresh_compare(studio, "r")
     assert (a["value"], b["value"], a["choices"]) == (0, 1, [0, 1]) and pool["value"] == "Write about the sea."
     assert limit["value"] == preset_config("demo").generate.max_new_tokens
     assert history.empty and shown_id is None and asked == ""
@@ -198,7 +198,7 @@ def test_the_tab_launches_the_cli_twin_and_shows_the_result(tmp_path, untrained_
 
 
 def test_the_tab_refuses_bad_input_and_a_busy_worker(store, tmp_path):
-    studio = Studio(store=store, db_path=store.path, worker=Worker(store, cwd=str(ROOT)))
+    studio = studio_for(store)
     assert tab.same_iteration_notice(1, 1).startswith("**Pick two different iterations**")
     assert tab.same_iteration_notice(0, 1) == "" and tab.same_iteration_notice(None, 1) == ""
     for args, message in [((1, 1, "Write.", None), "pick two different iterations (both are 1)"),
@@ -216,7 +216,7 @@ def test_the_tab_refuses_bad_input_and_a_busy_worker(store, tmp_path):
 
 
 def test_reopening_the_tab_keeps_valid_choices(store):
-    a, b, pool, limit, _ = tab.reopen_compare(store, "r", 1, 7, "My own question.", 32)
+    a, b, pool, limit, _ = tab.reopen_compare(studio_for(store), "r", 1, 7, "My own question.", 32)
     assert (a["value"], b["value"], pool["value"], limit["value"]) == (1, 1, "My own question.", 32)
     assert pool["choices"] == ["Write about the sea.", "Explain how cities grow."]
     assert [u["choices"] for u in tab.picker_updates(store, None)[:3]] == [[], [], []]

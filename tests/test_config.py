@@ -118,8 +118,8 @@ def test_bad_values_name_their_field(override, message):
 
 
 @pytest.mark.parametrize("text, message", [
-    ("{not json", "config is not valid JSON"),
-    ("[1, 2]", "config must be a JSON object"),
+    ("{not json", "config: invalid JSON"),
+    ("[1, 2]", "config: expected a JSON object, got list"),
     ('{"sampling": {"temperature": NaN}}', "sampling.temperature must be a finite number"),
 ])
 def test_bad_json(text, message):

@@ -6,12 +6,13 @@ import time
 import pytest
 
 from scripted import reviewed_run
-from selflengthen.curation import (Agreement, ReviewFilter, check_reasons, cohen_kappa, conflict_message,
-                                   curator_agreement, effective_decision, fleiss_kappa, gate_rows, headline,
-                                   latest_per_curator, needs_decision, progress_line, reason_for_gate,
-                                   suggested_verdict, word_diff, word_tokens)
+from selflengthen.curation.agreement import Agreement, cohen_kappa, curator_agreement, fleiss_kappa
+from selflengthen.curation.filters import ReviewFilter
+from selflengthen.curation.rules import (
+    check_reasons, effective_decision, latest_per_curator, needs_decision, reason_for_gate, suggested_verdict)
+from selflengthen.curation.decisions import conflict_message
+from selflengthen.curation.display import gate_rows, headline, progress_line, word_diff, word_tokens
 from selflengthen.errors import InputError
-from storage import Store
 
 
 # -- suggested verdicts ------------------------------------------------------------------------------------
@@ -35,7 +36,7 @@ def test_suggested_verdict_follows_the_failed_gate(status, reject_reason, expect
 
 
 def test_every_suggested_reason_is_a_curator_reason():
-    from selflengthen.review import REJECT_REASONS
+    from selflengthen.curation.rules import REJECT_REASONS
 
     gates = ["filter/drop_short", "expand/growth", "generate/non_empty", "generate/ends_with_punctuation", "x/y"]
     assert {reason_for_gate(g) for g in gates} <= set(REJECT_REASONS)
@@ -120,9 +121,8 @@ def test_effective_verdict_is_the_newest_standing_verdict_among_each_curators_la
 
 
 @pytest.mark.parametrize("history", [h for h, _ in EFFECTIVE_CASES])
-def test_the_stores_sql_applies_the_same_rule(tmp_path, history):
+def test_the_stores_sql_applies_the_same_rule(tmp_path, history, store):
     """The store computes effective verdicts in SQL for whole iterations; it must agree with the rule above."""
-    store = Store(tmp_path / "studio.db")
     run = reviewed_run(store)
     iteration = store.latest_iteration(run["id"])["id"]
     sample = store.iteration_samples(iteration)[0]["id"]

@@ -8,9 +8,9 @@ import sys
 
 import pytest
 
-from conftest import ROOT, SHARED_DATA
+from paths import ROOT, SEEDS_EN
 from servers import kill_when
-from test_cli import cli
+from commands import cli
 
 pytestmark = pytest.mark.slow
 N_INSTRUCTIONS = 14  # 10 seeds + 4 augmented
@@ -20,7 +20,7 @@ CONFIG = {"augment": {"n_instructions": N_INSTRUCTIONS}, "backend": {"batch_size
 def init_run(tmp_path, model, name):
     db, config = tmp_path / f"{name}.db", tmp_path / "config.json"
     config.write_text(json.dumps(CONFIG))
-    cli("init", "--db", db, "--name", name, "--model", model, "--seeds", SHARED_DATA / "seeds_en.jsonl",
+    cli("init", "--db", db, "--name", name, "--model", model, "--seeds", SEEDS_EN,
         "--preset", "demo", "--config", config, check=True)
     return db
 

@@ -14,16 +14,16 @@ from pathlib import Path
 
 import pytest
 
-from selflengthen import demo_corpus
-from selflengthen.demo_model import CHAT_TEMPLATE, build_demo_model, build_tokenizer, render_chatml_prompt
-from selflengthen.expansion import build_expand_prompt, join_stage2, stage2_prefill
-from selflengthen.gates import ends_with_punctuation, repeated_ngram
-from selflengthen.instructions import (build_judge_prompt, build_new_instruction_prompt, build_response_prompt,
-                                       parse_new_instruction)
-from selflengthen.split import split_halves
-from selflengthen.words import count_words
+from paths import SEEDS_EN
+from selflengthen.demo import corpus as demo_corpus
+from selflengthen.demo.model import CHAT_TEMPLATE, build_demo_model, build_tokenizer, render_chatml_prompt
+from selflengthen.method.expand import build_expand_prompt, join_stage2, stage2_prefill
+from selflengthen.method.gates import ends_with_punctuation, repeated_ngram
+from selflengthen.method.augment import build_judge_prompt, build_new_instruction_prompt, parse_new_instruction
+from selflengthen.method.generate import build_response_prompt
+from selflengthen.method.split import split_halves
+from selflengthen.method.words import count_words
 
-SEEDS_EN = Path(__file__).resolve().parents[2] / "shared" / "data" / "seeds_en.jsonl"
 TEXTS = ["Write an essay about city gardens for young readers.", "写一篇关于春天的文章，不少于两千字。",
          "Mixed: naïve café — 東京 🙂\n\n  tabs\tand  spaces"]
 N = 48  # samples per behaviour check
@@ -31,6 +31,7 @@ N = 48  # samples per behaviour check
 
 # --- tokenizer and files (fast) -------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_auto_tokenizer_gives_the_built_ids(untrained_model_dir):
     from transformers import AutoTokenizer
 
@@ -41,6 +42,7 @@ def test_auto_tokenizer_gives_the_built_ids(untrained_model_dir):
         assert loaded.decode(ids) == text
 
 
+@pytest.mark.slow
 def test_tokenizer_files_name_a_generic_fast_tokenizer(untrained_model_dir):
     config = json.loads((untrained_model_dir / "tokenizer_config.json").read_text())
     assert config["tokenizer_class"] == "PreTrainedTokenizerFast"
@@ -48,6 +50,7 @@ def test_tokenizer_files_name_a_generic_fast_tokenizer(untrained_model_dir):
     assert (untrained_model_dir / "model.safetensors").exists()
 
 
+@pytest.mark.slow
 def test_special_tokens_and_generation_config(untrained_model_dir):
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -60,6 +63,7 @@ def test_special_tokens_and_generation_config(untrained_model_dir):
     assert model.config.max_position_embeddings >= 2048 and model.config.tie_word_embeddings
 
 
+@pytest.mark.slow
 def test_chat_template_is_chatml_with_generation_marks(untrained_model_dir):
     from transformers import AutoTokenizer
 
@@ -75,6 +79,7 @@ def test_chat_template_is_chatml_with_generation_marks(untrained_model_dir):
     assert tokenizer.decode(trained) == "Yes.<|im_end|>"
 
 
+@pytest.mark.slow
 def test_training_tokens_match_the_chat_template(untrained_model_dir):
     """Training tokenizes prompt and answer apart; together they must equal the template's tokens."""
     from transformers import AutoTokenizer
@@ -90,6 +95,7 @@ def test_training_tokens_match_the_chat_template(untrained_model_dir):
         assert apart + tokenizer("\n", add_special_tokens=False)["input_ids"] == whole
 
 
+@pytest.mark.slow
 def test_untrained_build_is_fast(tmp_path):
     import transformers  # noqa: F401  (import cost is not build cost)
 
@@ -110,7 +116,7 @@ def test_same_seed_same_model(tmp_path):
 @pytest.mark.slow
 def test_tokenizer_is_the_same_in_a_fresh_process():
     """The merges must not depend on hash seeds or dict order (the `tokenizers` trainer's do)."""
-    code = "from selflengthen.demo_model import build_tokenizer; print(build_tokenizer().backend_tokenizer.to_str())"
+    code = "from selflengthen.demo.model import build_tokenizer; print(build_tokenizer().backend_tokenizer.to_str())"
     fresh = subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).resolve().parents[1],
                            capture_output=True, text=True, check=True).stdout
     assert fresh.strip() == build_tokenizer().backend_tokenizer.to_str()
@@ -156,8 +162,6 @@ def demo(demo_model_dir):
 
 @pytest.fixture(scope="module")
 def real_seeds() -> list[str]:
-    if not SEEDS_EN.exists():
-        pytest.skip(f"no seed file at {SEEDS_EN}")
     return [json.loads(line)["instruction"] for line in SEEDS_EN.read_text().splitlines() if line.strip()]
 
 

@@ -3,8 +3,8 @@
 import pytest
 
 from selflengthen.errors import InputError
-from selflengthen.eval_scores import score_response, sl_score, summarize, target_length
-from selflengthen.judge import DIMENSIONS
+from selflengthen.evaluation.metrics import score_response, sl_score, summarize, target_length
+from selflengthen.evaluation.judge import DIMENSIONS
 
 
 @pytest.mark.parametrize("words, target, expected", [
@@ -63,7 +63,7 @@ def test_target_length_refuses_unreadable_constraints(type, constraint, message)
 def test_score_response_counts_chinese_characters_as_words():
     item = {"type": "about", "constraint": "大约2000字"}
     text = "长" * 2400  # 2,400 CJK characters: the top of [1600, 2400]
-    from selflengthen.words import count_words
+    from selflengthen.method.words import count_words
 
     assert count_words(text + "。") == 2401
     scores = score_response(item, count_words(text))

@@ -8,17 +8,17 @@ from collections import Counter
 
 import pytest
 
-from conftest import ROOT
+from paths import ROOT
 from selflengthen.backends.base import Completion
 from selflengthen.backends.fake import ScriptedBackend
-from selflengthen.benchmark import BUNDLED_LONGEN, load_benchmark
+from selflengthen.evaluation.benchmark import BUNDLED_LONGEN, load_benchmark
 from selflengthen.config import preset_config
 from selflengthen.errors import InputError, SelfLengthenError
-from selflengthen.eval_scores import summarize
-from selflengthen.evaluate import eval_command, eval_model, format_summary, judge_settings, run_eval_job
-from selflengthen.judge import DIMENSIONS
+from selflengthen.evaluation.metrics import summarize
+from selflengthen.evaluation.job import eval_command, eval_model, format_summary, judge_settings, run_eval_job
+from selflengthen.evaluation.judge import DIMENSIONS
 from selflengthen.stages.common import derive_seed
-from selflengthen.words import count_words
+from selflengthen.method.words import count_words
 from storage import Store, StoreError
 
 # sha256 of the bundled LonGen's canonical items: changes only if the benchmark itself changes.
@@ -496,7 +496,7 @@ def test_the_demo_model_as_judge_writes_no_json_and_the_job_still_ends(tmp_path,
 
 @pytest.mark.slow
 def test_a_stopped_eval_of_the_demo_model_resumes_to_the_same_answers(tmp_path, demo_model_dir):
-    from selflengthen.pipeline import default_backend_factory
+    from selflengthen.stages.pipeline import default_backend_factory
 
     def real_store(name):
         store = Store(tmp_path / name)

@@ -8,9 +8,9 @@ import time
 import gradio as gr
 import pytest
 
-from conftest import ROOT, SHARED_DATA
+from paths import LONGEN
 from selflengthen.config import preset_config
-from selflengthen.worker import Worker
+from studios import studio_for
 from storage import Store
 from ui import eval_charts as charts
 from ui import evaluate as tab
@@ -24,7 +24,7 @@ def make_studio(tmp_path, model: str) -> Studio:
     config = preset_config("demo", {"backend": {"batch_size": 4, "device": "cpu"}})
     store.create_run("r", model, model, "transformers", "demo", config.to_dict(),
                      [{"text": "Write about the sea.", "language": "en"}])
-    return Studio(store=store, db_path=tmp_path / "studio.db", worker=Worker(store, cwd=str(ROOT)))
+    return studio_for(store)
 
 
 @pytest.fixture
@@ -32,6 +32,7 @@ def studio(tmp_path):
     return make_studio(tmp_path, "no-such-model")
 
 
+@pytest.mark.slow
 def test_an_evaluation_runs_as_its_cli_twin_and_the_tab_draws_it(tmp_path, untrained_model_dir):
     studio = make_studio(tmp_path, str(untrained_model_dir))
     iteration, benchmark = tab.refresh_inputs(studio, "r")
@@ -91,7 +92,7 @@ def test_bad_requests_are_refused_before_anything_starts(studio):
 
 def test_an_uploaded_benchmark_is_checked_then_kept_and_offered(studio, tmp_path):
     good = tmp_path / "mine.jsonl"
-    good.write_text("".join(line for line in (SHARED_DATA / "LonGen.jsonl").open(encoding="utf-8").readlines()[:3]),
+    good.write_text("".join(line for line in LONGEN.open(encoding="utf-8").readlines()[:3]),
                     encoding="utf-8")
     message, picker = tab.upload_benchmark(studio, str(good))
     assert message == "Benchmark kept: 3 items checked."

@@ -11,12 +11,12 @@ import yaml
 
 from curated import EDIT, accepted_by_iteration, curated_store, siblings, snapshot_names
 from selflengthen.errors import InputError
-from selflengthen.expansion import build_expand_prompt
-from selflengthen.export import FORMATS, OUTPUTS, export_command, export_dataset, export_rows, parse_iterations
-from selflengthen.export_formats import PROVENANCE_KEYS, word_stats
-from selflengthen.instructions import build_response_prompt
-from selflengthen.words import count_words
-from selflengthen.worker import shown
+from selflengthen.method.expand import build_expand_prompt
+from selflengthen.export.writer import FORMATS, OUTPUTS, export_command, export_dataset, export_rows, parse_iterations
+from selflengthen.export.formats import PROVENANCE_KEYS, word_stats
+from selflengthen.method.generate import build_response_prompt
+from selflengthen.method.words import count_words
+from selflengthen.jobs.commands import shown
 
 DATA_COLUMNS = {"messages": ["messages"], "prompt-completion": ["prompt", "completion"],
                 "alpaca": ["instruction", "input", "output"], "sharegpt": ["conversations"],
@@ -126,6 +126,7 @@ def test_export_samples_agree_with_the_training_data(curated):
     assert (edited["final_text"], edited["final_words"]) == (EDIT, count_words(EDIT))
 
 
+@pytest.mark.slow
 def test_trl_recognises_the_conversational_formats(curated):
     from trl.data_utils import is_conversational, is_conversational_from_value
 
@@ -175,7 +176,7 @@ def test_the_card_has_counts_lengths_licence_and_loads_as_a_hub_dataset(curated,
 
 
 def test_run_text_cannot_break_the_card():
-    from selflengthen.dataset_card import build_card
+    from selflengthen.export.card import build_card
 
     stats = {"rows": 1, "skipped": 0, "per_iteration": {0: {
         "rows": 1, "edited": 0, "skipped": 0, "words": word_stats([5]), "initial_words": word_stats([3])}}}

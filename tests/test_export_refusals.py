@@ -11,10 +11,9 @@ from pathlib import Path
 import pytest
 
 from curated import curated_store, siblings, snapshot, snapshot_names
-from selflengthen import export
+from selflengthen.export import writer as export
 from selflengthen.errors import InputError, SelfLengthenError
-from selflengthen.export import export_dataset, export_rows, resolve_export_dir
-from storage import Store
+from selflengthen.export.writer import export_dataset, export_rows, resolve_export_dir
 
 
 @pytest.fixture(scope="module")
@@ -42,10 +41,9 @@ def test_unknown_format_or_output_is_refused(curated, tmp_path, kwargs, message)
     assert list(tmp_path.iterdir()) == []
 
 
-def test_nothing_accepted_is_refused(tmp_path):
+def test_nothing_accepted_is_refused(tmp_path, store):
     from scripted import reviewed_run
 
-    store = Store(tmp_path / "fresh.db")
     run = reviewed_run(store, "fresh")
     iteration = store.latest_iteration(run["id"])
     first = store.iteration_samples(iteration["id"])[0]["id"]
@@ -55,10 +53,9 @@ def test_nothing_accepted_is_refused(tmp_path):
     assert not (tmp_path / "out").exists()
 
 
-def test_dpo_without_any_pair_is_refused(curated, tmp_path):
+def test_dpo_without_any_pair_is_refused(curated, tmp_path, store):
     from scripted import reviewed_run
 
-    store = Store(tmp_path / "fresh.db")
     run = reviewed_run(store, "fresh")
     sample = store.iteration_samples(store.latest_iteration(run["id"])["id"])[0]
     store.save_samples([{**sample, "final_expansion": None, "final_words": None, "rounds": 0}])

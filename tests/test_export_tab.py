@@ -6,26 +6,22 @@ import re
 
 import pytest
 
-from conftest import ROOT
 from scripted import reviewed_run
-from selflengthen.worker import Worker
-from storage import Store
+from studios import studio_for
 from ui import export as tab
-from ui.common import Studio
 
 EDIT = "An edited answer, <script>alert(1)</script> kept as text."
 
 
 @pytest.fixture
-def studio(tmp_path):
-    store = Store(tmp_path / "studio.db")
+def studio(store):
     reviewed_run(store)
     iteration = store.latest_iteration(store.get_run("r")["id"])
     samples = store.iteration_samples(iteration["id"])
     store.record_decision(samples[0]["id"], "accept", edited_text=EDIT, user="alice")
     store.record_decision(samples[1]["id"], "accept", user="bob")
     store.record_decision(samples[2]["id"], "reject", reasons=["too_short"], user="bob")
-    return Studio(store=store, db_path=tmp_path / "studio.db", worker=Worker(store, cwd=str(ROOT)))
+    return studio_for(store)
 
 
 def plain(markdown: str) -> str:

@@ -12,9 +12,9 @@ import sys
 
 import pytest
 
-from conftest import ROOT
+from paths import ROOT
 from curated import curated_store
-from selflengthen.export import export_dataset
+from selflengthen.export.writer import export_dataset
 
 
 @pytest.fixture(scope="module")
@@ -78,6 +78,7 @@ def run_python(args: list[str], env: dict | None = None) -> subprocess.Completed
     return subprocess.run([sys.executable, *args], capture_output=True, text=True, cwd=ROOT, env=env, timeout=120)
 
 
+@pytest.mark.slow
 def test_the_export_command(curated, tmp_path):
     out = tmp_path / "cli"
     args = ["-m", "selflengthen", "export", "--db", str(curated.path), "--name", "r", "--iterations", "0",
@@ -101,9 +102,10 @@ def _closed_port() -> int:
         return s.getsockname()[1]
 
 
+@pytest.mark.slow
 def test_push_with_no_network_fails_clearly(curated, tmp_path):
     # huggingface_hub reads HF_HUB_OFFLINE and HF_ENDPOINT when imported: a fresh interpreter sees them.
-    script = ("import sys\nfrom storage import Store\nfrom selflengthen.export import export_dataset\n"
+    script = ("import sys\nfrom storage import Store\nfrom selflengthen.export.writer import export_dataset\n"
               "from selflengthen.errors import SelfLengthenError\n"
               "try:\n"
               f"    export_dataset(Store({str(curated.path)!r}), 'r', fmt='dpo', out_dir={str(tmp_path / 'out')!r},"

@@ -18,9 +18,11 @@ from selflengthen.backends.base import Prompt
 from selflengthen.cli import main
 from selflengthen.config import preset_config
 from selflengthen.errors import BackendError
-from selflengthen.jobs import run_iterate_job
-from selflengthen.report import run_status
+from selflengthen.jobs.runner import run_iterate_job
+from selflengthen.runs.status import run_status
 from storage import Store
+
+pytestmark = pytest.mark.slow  # real servers, subprocesses or models
 
 SEA = "Write about the sea."
 SEEDS = [{"text": SEA, "language": "en"}, {"text": "Explain how cities grow over the centuries.", "language": "en"}]

@@ -12,13 +12,15 @@ from contextlib import closing
 
 import pytest
 
-from conftest import ROOT, SHARED_DATA
+from paths import ROOT, SEEDS_EN
 from curated import siblings, snapshot, snapshot_names
 from seeded import accepted_run, expanded_run
-from selflengthen.evaluate import run_eval_job
+from selflengthen.evaluation.job import run_eval_job
 from servers import kill_when
 from storage import Store
-from test_cli import cli
+from commands import cli
+
+pytestmark = pytest.mark.slow  # real servers, subprocesses or models
 
 FILTER_SAMPLES = 50_000
 EVAL_ITEMS, EVAL_TOKENS = 32, 128  # answers of the demo model, a few seconds of generation at batch size 1
@@ -118,7 +120,7 @@ def test_kill_9_halfway_through_filter_leaves_all_or_nothing_and_the_rerun_match
 # --- eval --------------------------------------------------------------------------------------------
 
 def init_eval_run(db, config, model) -> None:
-    cli("init", "--db", db, "--name", "e", "--model", model, "--seeds", SHARED_DATA / "seeds_en.jsonl",
+    cli("init", "--db", db, "--name", "e", "--model", model, "--seeds", SEEDS_EN,
         "--preset", "demo", "--config", config, check=True)
 
 

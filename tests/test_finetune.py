@@ -4,16 +4,16 @@ import json
 
 import pytest
 
-from conftest import SHARED_DATA
+from paths import SEEDS_EN
 from scripted import scripted_backend
 from selflengthen.config import preset_config
 from selflengthen.errors import InputError
-from selflengthen.finetune import parse_roles, run_train_job, training_dir
-from selflengthen.jobs import run_iterate_job
-from selflengthen.pipeline import current_iteration, default_backend_factory
-from selflengthen.review import review
+from selflengthen.training.job import parse_roles, run_train_job, training_dir
+from selflengthen.jobs.runner import run_iterate_job
+from selflengthen.stages.pipeline import current_iteration, default_backend_factory
+from selflengthen.curation.decisions import review
 from storage import Store, StoreError
-from test_cli import cli
+from commands import cli
 
 SEEDS = [{"text": "Write an essay about the sea and its tides.", "language": "en"},
          {"text": "Explain how cities grow over the centuries.", "language": "en"}]
@@ -64,6 +64,7 @@ def test_training_from_a_checkpoint_missing_on_disk_is_refused(reviewed, tmp_pat
     assert len(store.list_iterations(run["id"])) == 1
 
 
+@pytest.mark.slow
 def test_cli_refusal_is_one_line(reviewed):
     store, run, db = reviewed
     result = cli("train", "--db", db, "--name", "r")
@@ -76,7 +77,7 @@ def test_iteration_one_generates_with_the_checkpoint_iteration_zero_trained(tmp_
     db = tmp_path / "chain.db"
     config = tmp_path / "config.json"
     config.write_text(json.dumps({"augment": {"n_instructions": 12}}))
-    cli("init", "--db", db, "--name", "chain", "--model", demo_model_dir, "--seeds", SHARED_DATA / "seeds_en.jsonl",
+    cli("init", "--db", db, "--name", "chain", "--model", demo_model_dir, "--seeds", SEEDS_EN,
         "--config", config, check=True)
     cli("iterate", "--db", db, "--name", "chain", "--quiet", check=True)
     cli("review", "--db", db, "--name", "chain", "--accept-passing", check=True)

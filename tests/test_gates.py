@@ -2,8 +2,8 @@
 
 import pytest
 
-from selflengthen.gates import (check_text, ends_with_punctuation, first_failure, passed, repeated_ngram,
-                                sentence_breaks)
+from selflengthen.method.gates import (
+    check_text, ends_with_punctuation, first_failure, passed, repeated_ngram, sentence_breaks)
 
 GATES = ["non_empty", "not_truncated", "ends_with_punctuation", "no_repeated_ngram"]
 

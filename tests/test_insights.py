@@ -6,10 +6,11 @@ import pytest
 from gradio_client import Client
 
 from scripted import scripted_backend
-from selflengthen import insights
+from selflengthen.runs import insights
 from selflengthen.config import preset_config
-from selflengthen.pipeline import STEPS, run_iteration
+from selflengthen.stages.pipeline import STEPS, run_iteration
 from storage import Store
+from studios import studio_for
 from ui.insights import FIGURES, insights_view, reasons_figure
 
 import app
@@ -32,7 +33,7 @@ def test_distinct_2_known_answers(texts, expected):
 
 
 def test_distinct_n_for_other_n_counts_the_words_count_words_counts():
-    from selflengthen.words import count_words, split_words
+    from selflengthen.method.words import count_words, split_words
 
     assert insights.distinct_n(["a b c a b c"], 3) == 0.75  # abc bca cab abc
     assert insights.distinct_n(["a a a"], 1) == round(1 / 3, 4)
@@ -51,9 +52,8 @@ def _iteration(store, run, idx, **responder):
 
 
 @pytest.fixture
-def store(tmp_path):
+def store(store):
     """A run with two scripted iterations (the second writes longer answers) and some curator decisions."""
-    store = Store(tmp_path / "studio.db")
     config = preset_config("demo", {"augment": {"n_instructions": 4}})
     run = store.create_run("r", "m", "m", "transformers", "demo", config.to_dict(),
                            [{"text": "Write about the sea.", "language": "en"},
@@ -111,7 +111,7 @@ def test_gate_pass_rates_count_the_samples_that_reached_each_check(store):
 
 def test_figures_plot_the_stored_numbers(store):
     data = insights.gather(store, "r")
-    *figures, table = insights_view(store, "r")
+    *figures, table = insights_view(studio_for(store), "r")
     words, growth, acceptance, reasons, gates, distinct = figures
     assert [t.name for t in words.data] == ["initial response", "final expansion"]
     assert list(words.data[0].y) == data[0]["initial_words"] + data[1]["initial_words"]
@@ -140,11 +140,11 @@ def test_an_empty_or_unknown_run_gives_no_data_figures(tmp_path):
     store.create_run("empty", "m", "m", "transformers", "demo", preset_config("demo").to_dict(),
                      [{"text": "Write about the sea.", "language": "en"}])
     for name in ("empty", "missing", None):
-        *figures, _ = insights_view(store, name)
+        *figures, _ = insights_view(studio_for(store), name)
         assert len(figures) == len(FIGURES)
         assert all(_annotation_texts(f) == ["no data yet"] and not f.data for f in figures)
-    assert insights_view(store, "empty")[-1].values.tolist() == [[0, 0, 0, 0, None, None, None, None]]
-    assert insights_view(store, "missing")[-1].empty
+    assert insights_view(studio_for(store), "empty")[-1].values.tolist() == [[0, 0, 0, 0, None, None, None, None]]
+    assert insights_view(studio_for(store), "missing")[-1].empty
 
 
 def test_reasons_figure_says_when_nothing_was_rejected():
@@ -152,6 +152,7 @@ def test_reasons_figure_says_when_nothing_was_rejected():
     assert _annotation_texts(reasons_figure([item])) == ["no rejections yet"]
 
 
+@pytest.mark.slow
 def test_refresh_handler_through_a_real_gradio_server(store):
     demo = app.build_app(store)
     demo.launch(prevent_thread_lock=True)

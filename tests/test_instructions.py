@@ -5,9 +5,10 @@ import random
 import pytest
 from rouge_score import rouge_scorer
 
-from selflengthen.instructions import (NearDuplicateIndex, RougeTokenizer, build_judge_prompt,
-                                       build_new_instruction_prompt, build_response_prompt, parse_judgement,
-                                       parse_new_instruction)
+from selflengthen.method.rouge import NearDuplicateIndex, RougeTokenizer
+from selflengthen.method.augment import (
+    build_judge_prompt, build_new_instruction_prompt, parse_judgement, parse_new_instruction)
+from selflengthen.method.generate import build_response_prompt
 
 
 @pytest.mark.parametrize("reply, expected", [

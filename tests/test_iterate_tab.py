@@ -9,15 +9,15 @@ from datetime import datetime, timezone
 
 import pytest
 
-from conftest import ROOT
 from selflengthen.config import preset_config
-from selflengthen.preflight import blocking, disk_check, planned_iteration, run_preflight
-from selflengthen.report import job_progress
-from selflengthen.worker import Worker
+from selflengthen.jobs.preflight import blocking, disk_check, planned_iteration, run_preflight
+from selflengthen.jobs.progress import job_progress
+from studios import studio_for
 from storage import Store
 from ui.common import Studio
-from ui.iterate import (cancel_iteration, iterate_command, iterate_preview, iterate_progress, job_line, job_rows,
-                        parse_n_instructions, start_iteration)
+from ui.iterate import (cancel_iteration, iterate_command, iterate_preview, iterate_progress, parse_n_instructions,
+                        start_iteration)
+from ui.jobs import job_line, job_rows
 
 SEEDS = [{"text": "Write a story about rain in the city.", "language": "en"},
          {"text": "Describe a busy harbour at dawn.", "language": "en"}]
@@ -34,7 +34,7 @@ def plain(message: str) -> str:
 def make_studio(tmp_path, model: str, overrides: dict) -> Studio:
     store = Store(tmp_path / "studio.db")
     store.create_run("r", model, model, "transformers", "demo", preset_config("demo", overrides).to_dict(), SEEDS)
-    return Studio(store=store, db_path=tmp_path / "studio.db", worker=Worker(store, cwd=str(ROOT)))
+    return studio_for(store)
 
 
 def wait_for(condition, timeout: float = 120.0, every: float = 0.3):
@@ -134,6 +134,7 @@ def test_job_line_shows_stage_counts_elapsed_and_eta():
     assert job_line(finished, now) == "job 7 · iterate · done · stage expand 32/32 (100 %) · elapsed 1 min 0 s"
 
 
+@pytest.mark.slow
 def test_a_real_iteration_runs_to_review_with_live_progress(tmp_path, untrained_model_dir):
     # One prompt per batch, so every stage spends several generations between 0 and its total: the ETA appears only
     # while a stage is part done, and with whole-stage batches that window is too short to be seen reliably.
@@ -162,6 +163,7 @@ def test_a_real_iteration_runs_to_review_with_live_progress(tmp_path, untrained_
     assert studio.store.latest_iteration(studio.store.get_run("r")["id"])["status"] == "review"
 
 
+@pytest.mark.slow
 def test_a_command_failing_before_its_job_shows_the_cli_error(studio):
     studio.worker.launch("iterate", [iterate_command(studio.db_path, "ghost", None)])
     assert studio.worker.wait(60)
@@ -170,6 +172,7 @@ def test_a_command_failing_before_its_job_shows_the_cli_error(studio):
     assert f"error: no run named 'ghost' in {studio.db_path}" in log
 
 
+@pytest.mark.slow
 def test_cancel_stops_a_running_job_and_a_second_launch_is_refused(tmp_path, untrained_model_dir):
     studio = make_studio(tmp_path, str(untrained_model_dir), SLOW)
     try:

@@ -5,7 +5,7 @@ import json
 import pytest
 
 from selflengthen.errors import InputError
-from selflengthen.judge import DIMENSIONS, JudgeParseError, build_judge_prompt, parse_judge_output
+from selflengthen.evaluation.judge import DIMENSIONS, JudgeParseError, build_judge_prompt, parse_judge_output
 
 SCORES = dict(zip(DIMENSIONS, (8, 7, 9, 8, 6, 5, 7)))
 PLAIN = json.dumps(SCORES)

@@ -3,9 +3,9 @@
 import pytest
 
 from selflengthen.backends.chat import render_prompt
-from selflengthen.expansion import build_expand_prompt, join_stage2, stage2_prefill
-from selflengthen.split import split_halves
-from selflengthen.stages.prompts_expand import EXPAND
+from selflengthen.method.expand import build_expand_prompt, join_stage2, stage2_prefill
+from selflengthen.method.split import split_halves
+from selflengthen.method.expand import EXPAND
 
 TEXT = "The harbor wakes early.\n\nBoats leave at dawn.\n\nBy noon the market is full.\n\nEvening is quiet."
 
@@ -33,6 +33,7 @@ def test_stage_prompts_carry_the_half_then_the_whole_with_the_prefill():
     assert join_stage2(prefill, "By noon the market is loud.") == expanded + "\n\nBy noon the market is loud."
 
 
+@pytest.mark.slow
 def test_prefill_is_rendered_after_the_opened_assistant_turn(untrained_model_dir):
     from transformers import AutoTokenizer
 

@@ -7,7 +7,8 @@ import pytest
 from gradio_client import Client
 
 from scripted import reviewed_run
-from storage import Store, StoreError
+from storage import StoreError
+from studios import studio_for
 from ui import review_handlers as review
 from ui.hotkeys import HEAD, KEYS
 
@@ -25,10 +26,10 @@ class Session:
     """One curator's browser tab: keeps the states Gradio keeps and feeds them back into each handler."""
 
     def __init__(self, store, user="", run="r", diff_on=False):
-        self.store, self.run, self.diff_on = store, run, diff_on
+        self.studio, self.store, self.run, self.diff_on = studio_for(store), store, run, diff_on
         self.request = SimpleNamespace(username=user)
         self.bulk = {}
-        self.take(review.load_run(store, run, diff_on, self.request), review.LOAD_FIELDS)
+        self.take(review.load_run(self.studio, run, diff_on, self.request), review.LOAD_FIELDS)
 
     def take(self, outputs, fields=review.VIEW_FIELDS):
         self.view = dict(zip(fields, outputs))
@@ -48,7 +49,7 @@ class Session:
         return self.view["message"]
 
     def nav(self):
-        return self.store, self.run, self.ids, self.cursor
+        return self.studio, self.run, self.ids, self.cursor
 
     def accept(self, note=""):
         return self.take(review.accept(*self.nav(), note, self.diff_on, self.request))
@@ -69,32 +70,25 @@ class Session:
         return self.take(review.go_prev(*self.nav(), self.diff_on))
 
     def open(self, sample_id):
-        return self.take(review.open_sample(self.store, self.ids, self.cursor, sample_id, self.diff_on))
+        return self.take(review.open_sample(self.studio, self.ids, self.cursor, sample_id, self.diff_on))
 
     def apply(self, **filters):
         form = {"verdict": "all", "status": "all", "gate": "all", "language": "all", "min_words": None,
                 "max_words": None, "min_growth": None, "max_growth": None, "search": "", **filters}
         iteration = filters.pop("iteration", 0)
-        outputs = review.apply_filters(self.store, self.run, iteration, *[form[f] for f in review.FILTER_FIELDS],
+        outputs = review.apply_filters(self.studio, self.run, iteration, *[form[f] for f in review.FILTER_FIELDS],
                                        self.ids, self.cursor, self.diff_on, self.request)
         return self.take(outputs, review.APPLY_FIELDS)
 
     def bulk_ask(self, verdict, reasons=()):
-        outputs = review.ask_bulk_accept(self.store, self.ids) if verdict == "accept" else \
-            review.ask_bulk_reject(self.store, self.ids, reasons)
+        outputs = review.ask_bulk_accept(self.studio, self.ids) if verdict == "accept" else \
+            review.ask_bulk_reject(self.studio, self.ids, reasons)
         self.bulk = outputs[0]
         return dict(zip(review.BULK_FIELDS, outputs))
 
     def bulk_confirm(self):
         outputs = review.confirm_bulk(*self.nav(), self.bulk, "", self.diff_on, self.request)
         return self.take(outputs, review.VIEW_FIELDS + review.BULK_FIELDS)
-
-
-@pytest.fixture
-def store(tmp_path):
-    s = Store(tmp_path / "studio.db")
-    yield s
-    s.close()
 
 
 @pytest.fixture
@@ -162,21 +156,21 @@ def test_model_text_comes_back_as_plain_text(crafted):
 
 
 def test_opening_the_tab_loads_what_is_new_and_otherwise_changes_nothing(reviewed):
-    first = dict(zip(review.LOAD_FIELDS, review.open_tab(reviewed, "r", [], review.new_cursor(), False)))
+    first = dict(zip(review.LOAD_FIELDS, review.open_tab(studio_for(reviewed), "r", [], review.new_cursor(), False)))
     assert first["ids"] == list(range(1, 9)) and first["info"].startswith("Sample 1 · 1 of 8")
-    unchanged = review.open_tab(reviewed, "r", first["ids"], first["cursor"], False)
+    unchanged = review.open_tab(studio_for(reviewed), "r", first["ids"], first["cursor"], False)
     assert all(x == {"__type__": "update"} for x in unchanged)
     run = reviewed.require_run("r")
     reviewed.create_iteration(run["id"], 1, "m", "m", {})
-    newer = dict(zip(review.LOAD_FIELDS, review.open_tab(reviewed, "r", first["ids"], first["cursor"], False)))
+    newer = dict(zip(review.LOAD_FIELDS, review.open_tab(studio_for(reviewed), "r", first["ids"], first["cursor"], False)))
     assert value(newer["iteration"]) == 1 and newer["ids"] == []
     # A late change event for the run the tab shows already changes nothing; another run loads.
-    assert all(x == {"__type__": "update"} for x in review.run_changed(reviewed, "r", newer["cursor"], False))
-    assert dict(zip(review.LOAD_FIELDS, review.run_changed(reviewed, None, newer["cursor"], False)))["ids"] == []
+    assert all(x == {"__type__": "update"} for x in review.run_changed(studio_for(reviewed), "r", newer["cursor"], False))
+    assert dict(zip(review.LOAD_FIELDS, review.run_changed(studio_for(reviewed), None, newer["cursor"], False)))["ids"] == []
 
 
 def test_unknown_run_and_empty_iteration_show_a_message(store, reviewed):
-    assert dict(zip(review.LOAD_FIELDS, review.load_run(store, "nope", False)))["message"] == "Pick a run to review."
+    assert dict(zip(review.LOAD_FIELDS, review.load_run(studio_for(store), "nope", False)))["message"] == "Pick a run to review."
     store.create_run("empty", "m", "m", "transformers", "demo", {}, [{"text": "Write.", "language": "en"}])
     s = Session(store, run="empty")
     assert s.ids == [] and s.view["info"] == "No sample to show." and "No sample matches" in s.message
@@ -276,7 +270,7 @@ def test_a_conflicting_decision_is_held_back_until_pressed_again(reviewed):
 
 
 def test_overlap_queues_each_sample_for_k_curators_and_measures_agreement(reviewed):
-    assert review.save_curation(reviewed, "r", "Reject anything off topic.", 2)[0] == "Reject anything off topic."
+    assert review.save_curation(studio_for(reviewed), "r", "Reject anything off topic.", 2)[0] == "Reject anything off topic."
     alice, bob = Session(reviewed, "alice"), Session(reviewed, "bob")
     assert alice.view["overlap"] == 2 and alice.view["guidelines"] == "Reject anything off topic."
     for verdicts in (("accept", "accept"), ("reject", "accept"), ("reject", "reject")):
@@ -297,14 +291,14 @@ def test_overlap_queues_each_sample_for_k_curators_and_measures_agreement(review
 
 
 def test_guidelines_and_overlap_refuse_bad_values(reviewed):
-    assert review.save_curation(reviewed, "r", "# Rules", 0)[1] == "overlap must be a whole number from 1 to 10 (got 0)"
-    assert "whole number" in review.save_curation(reviewed, "r", "# Rules", 2.5)[1]
-    assert "whole number" in review.save_curation(reviewed, "r", "# Rules", None)[1]
-    assert "whole number" in review.save_curation(reviewed, "r", "# Rules", "two")[1]
-    assert review.save_curation(reviewed, "nope", "# Rules", 1)[1].startswith("no run named 'nope'")
+    assert review.save_curation(studio_for(reviewed), "r", "# Rules", 0)[1] == "overlap must be a whole number from 1 to 10 (got 0)"
+    assert "whole number" in review.save_curation(studio_for(reviewed), "r", "# Rules", 2.5)[1]
+    assert "whole number" in review.save_curation(studio_for(reviewed), "r", "# Rules", None)[1]
+    assert "whole number" in review.save_curation(studio_for(reviewed), "r", "# Rules", "two")[1]
+    assert review.save_curation(studio_for(reviewed), "nope", "# Rules", 1)[1].startswith("no run named 'nope'")
     run = reviewed.require_run("r")
     assert (run["guidelines"], run["overlap"]) == ("", 1)
-    assert review.save_curation(reviewed, "r", "", 3) == (review.NO_GUIDELINES,
+    assert review.save_curation(studio_for(reviewed), "r", "", 3) == (review.NO_GUIDELINES,
                                                           "saved the guidelines and overlap 3 of run r")
 
 
@@ -329,8 +323,8 @@ def test_word_diff_shows_only_when_toggled(reviewed):
     sample = reviewed.get_sample(1)
     assert s.view["diff"]["visible"] is True
     assert "".join(t for t, c in spans if c != "removed") == sample["final_expansion"]
-    assert review.show_diff(reviewed, s.cursor, False) == {"__type__": "update", "visible": False}
-    assert review.show_diff(reviewed, s.cursor, True)["value"] == spans
+    assert review.show_diff(studio_for(reviewed), s.cursor, False) == {"__type__": "update", "visible": False}
+    assert review.show_diff(studio_for(reviewed), s.cursor, True)["value"] == spans
 
 
 @pytest.mark.parametrize("filters, expected", [
@@ -424,6 +418,7 @@ def test_the_shortcut_script_maps_keys_to_the_tab_buttons():
         assert needed in HEAD
 
 
+@pytest.mark.slow
 def test_review_endpoints_on_a_real_server_record_the_logged_in_curator(reviewed):
     demo = app.build_app(reviewed, auth=True)
     demo.launch(prevent_thread_lock=True, auth=[("alice", "pw")], **app.launch_options())

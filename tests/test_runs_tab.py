@@ -6,13 +6,10 @@ import re
 
 import pytest
 
-from conftest import ROOT
 from scripted import reviewed_run
 from selflengthen import cli
 from selflengthen.config import preset_config
-from selflengthen.worker import Worker
-from storage import Store
-from ui.common import Studio
+from studios import studio_for
 from ui.runs import (MAX_SEED_BYTES, create_run, effective_config, open_row, open_run, preview_command,
                      run_list_rows, sample_detail, sample_rows, status_rows)
 
@@ -35,11 +32,10 @@ def model_dir(tmp_path):
 
 
 @pytest.fixture
-def studio(tmp_path, model_dir):
-    store = Store(tmp_path / "studio.db")
+def studio(store, model_dir):
     store.create_run("existing", str(model_dir), str(model_dir), "transformers", "demo",
                      preset_config("demo").to_dict(), [{"text": "Write about the sea.", "language": "en"}])
-    return Studio(store=store, db_path=tmp_path / "studio.db", worker=Worker(store, cwd=str(ROOT)))
+    return studio_for(store)
 
 
 def form(model_dir, **changes) -> dict:
@@ -105,8 +101,8 @@ BAD_INPUTS = {
     "oversize file": (lambda tmp: {"seeds_text": "",
                                    "seeds_file": _write(tmp, "big.txt", b"Write.\n" * (MAX_SEED_BYTES // 7 + 1))},
                       "big.txt: 20.0 MB is over the 20 MB limit"),
-    "config not JSON": (lambda tmp: {"config_text": '{"generate": '}, "config is not valid JSON"),
-    "config not an object": (lambda tmp: {"config_text": "[1, 2]"}, "the config must be a JSON object"),
+    "config not JSON": (lambda tmp: {"config_text": '{"generate": '}, "config: invalid JSON"),
+    "config not an object": (lambda tmp: {"config_text": "[1, 2]"}, "config: expected a JSON object, got list"),
     "unknown config key": (lambda tmp: {"config_text": '{"generate": {"max_tokens": 5}}'},
                            "unknown config key 'generate.max_tokens'"),
     "wrong type": (lambda tmp: {"config_text": '{"generate": {"max_new_tokens": "many"}}'},
@@ -171,24 +167,23 @@ def test_effective_config_shows_the_merged_preset_or_the_error():
 
 
 def test_open_run_sets_the_run_picker(studio):
-    picker, message = open_run(studio.store, "existing")
+    picker, message = open_run(studio, "existing")
     assert picker["value"] == "existing" and message == "opened run 'existing'"
-    assert open_row(studio.store, ["existing", "demo"])[0]["value"] == "existing"
-    picker, message = open_run(studio.store, "ghost")
+    assert open_row(studio, ["existing", "demo"])[0]["value"] == "existing"
+    picker, message = open_run(studio, "ghost")
     assert picker == {"__type__": "update"} and message == "error: no run named 'ghost'"
-    assert open_run(studio.store, None)[1] == "pick a run to open"
+    assert open_run(studio, None)[1] == "pick a run to open"
 
 
-def test_status_and_sample_tables_show_counts_and_raw_text(tmp_path):
-    store = Store(tmp_path / "studio.db")
+def test_status_and_sample_tables_show_counts_and_raw_text(tmp_path, store):
     reviewed_run(store, seeds=(f"Write about {XSS} and the sea.", "Explain how cities grow over the centuries."))
     [row] = status_rows(store, "r")
     assert row[:4] == [0, "review", 4, 8]
     assert run_list_rows(store)[0][:6] == ["r", "demo", "transformers", "m", 1, "review"]
     samples = sample_rows(store, "r")
     assert len(samples) == 8
-    instruction, initial, half, stage1, final = sample_detail(store, samples[0][0])
+    instruction, initial, half, stage1, final = sample_detail(studio_for(store), samples[0][0])
     assert XSS in instruction  # returned as plain text for a Textbox, not rendered
     assert final.startswith(stage1) and initial.startswith(half)
     assert status_rows(store, "missing") == [] and sample_rows(store, None) == []
-    assert sample_detail(store, "") == ("",) * 5
+    assert sample_detail(studio_for(store), "") == ("",) * 5

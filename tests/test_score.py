@@ -5,11 +5,10 @@ import json
 import pytest
 
 from selflengthen.errors import InputError
-from selflengthen.score import (constraint_direction, constraint_numbers, length_score, load_scored_file,
-                                parse_constraint, score_items)
-from conftest import SHARED_DATA
+from selflengthen.evaluation.longen import (
+    constraint_direction, constraint_numbers, length_score, load_scored_file, parse_constraint, score_items)
+from paths import LONGEN
 
-LONGEN = SHARED_DATA / "LonGen.jsonl"
 
 
 @pytest.mark.parametrize("type, constraint, interval", [

@@ -4,15 +4,16 @@ import json
 import time
 
 import pytest
-from conftest import SHARED_DATA
+from paths import DATA
 
 from selflengthen.errors import InputError
-from selflengthen.seeds import MAX_LINE_BYTES, Seed, load_seeds, parse_seed_text, read_lines
+from selflengthen.runs.seeds import MAX_LINE_BYTES, Seed, load_seeds, parse_seed_text
+from selflengthen.inputs import read_lines
 
 
 @pytest.mark.parametrize("name, language", [("seeds_en.jsonl", "en"), ("seeds_zh.jsonl", "zh")])
 def test_shipped_seed_files(name, language):
-    seeds = load_seeds(SHARED_DATA / name)
+    seeds = load_seeds(DATA / name)
     assert len(seeds) == 10
     assert {s.language for s in seeds} == {language}
     assert all(s.text == s.text.strip() and s.text for s in seeds)
@@ -110,7 +111,7 @@ def test_line_at_the_limit_is_accepted_and_numbering_holds(tmp_path, ending):
     path.write_bytes(b"x" * MAX_LINE_BYTES + ending + b"second" + ending + b"\xff" + ending)
     with pytest.raises(InputError, match=":3: not valid UTF-8"):
         load_seeds(path)
-    lines = read_lines(path)
+    lines = read_lines(path, MAX_LINE_BYTES)
     assert len(next(lines)[1]) == MAX_LINE_BYTES and next(lines) == (2, "second")
 
 
@@ -138,7 +139,7 @@ def test_read_lines_reads_lazily(tmp_path):
     """The reader yields good lines before it meets a bad one: the file is never read whole."""
     path = tmp_path / "seeds.txt"
     path.write_bytes(b"first\nsecond\r\n" + b"z" * (MAX_LINE_BYTES + 1))
-    lines = read_lines(path)
+    lines = read_lines(path, MAX_LINE_BYTES)
     assert next(lines) == (1, "first") and next(lines) == (2, "second")
     with pytest.raises(InputError, match=":3: line is longer"):
         next(lines)

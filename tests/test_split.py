@@ -4,7 +4,7 @@ import random
 
 import pytest
 
-from selflengthen.split import split_halves
+from selflengthen.method.split import split_halves
 
 
 @pytest.mark.parametrize("text, expected", [

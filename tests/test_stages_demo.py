@@ -2,12 +2,12 @@
 
 import pytest
 
-from conftest import SHARED_DATA
+from paths import SEEDS_EN
 from selflengthen.backends.hf import TransformersBackend
 from selflengthen.config import preset_config
-from selflengthen.gates import check_text, passed
-from selflengthen.pipeline import default_backend_factory, run_iteration
-from selflengthen.seeds import load_seeds
+from selflengthen.method.gates import check_text, passed
+from selflengthen.stages.pipeline import default_backend_factory, run_iteration
+from selflengthen.runs.seeds import load_seeds
 from storage import Store
 
 pytestmark = pytest.mark.slow
@@ -18,7 +18,7 @@ def staged(tmp_path_factory, demo_model_dir):
     """A store, its run, and a factory that records the backends it built."""
     store = Store(tmp_path_factory.mktemp("stages") / "t.db")
     config = preset_config("demo", {"augment": {"n_instructions": 12}, "backend": {"batch_size": 16}})
-    seeds = [s.to_dict() for s in load_seeds(SHARED_DATA / "seeds_en.jsonl")]
+    seeds = [s.to_dict() for s in load_seeds(SEEDS_EN)]
     run = store.create_run("stages", str(demo_model_dir), str(demo_model_dir), "transformers", "demo",
                            config.to_dict(), seeds)
     built = []

@@ -6,16 +6,10 @@ import sys
 
 import pytest
 
+from paths import ROOT
 from storage import Store, StoreError
 
 SEEDS = [{"text": "Write about the sea.", "language": "en"}, {"text": "写一篇关于春天的文章。", "language": "zh"}]
-
-
-@pytest.fixture
-def store(tmp_path):
-    s = Store(tmp_path / "t.db")
-    yield s
-    s.close()
 
 
 @pytest.fixture
@@ -158,15 +152,16 @@ def test_checkpoint_registry_upserts_per_iteration_and_role(store, run):
     assert set(store.iteration_checkpoints(iteration["id"])) == {"generator"}
 
 
-def test_writers_in_two_processes_wait_for_each_other(tmp_path, run):
+@pytest.mark.slow
+def test_writers_in_two_processes_wait_for_each_other(store, run):
     """Concurrent read-then-write transactions from two processes: none fails with 'database is locked'."""
-    db = tmp_path / "t.db"
+    db = store.path
     code = ("import sys; from storage import Store\n"
             "s = Store(sys.argv[1]); job = s.create_job('x', run_id=1)\n"
             "for i in range(150):\n"
             "    s.update_job(job, done=i); s.log_job(job, str(i))\n"
             "s.finish_job(job, 'done')\n")
-    env = {**os.environ, "PYTHONPATH": str(__import__("conftest").ROOT)}
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
     procs = [subprocess.Popen([sys.executable, "-c", code, str(db)], env=env, stderr=subprocess.PIPE, text=True)
              for _ in range(3)]
     errors = [p.communicate(timeout=120)[1] for p in procs]

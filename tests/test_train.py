@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import random
 import signal
 import subprocess
 import sys
@@ -14,11 +13,12 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT
-from selflengthen import demo_corpus
+from curated import make_store_with_accepted_samples
+from paths import ROOT
 from selflengthen.errors import ConfigError, SelfLengthenError
-from selflengthen.train import (TrainConfig, TrainSpec, build_command, extender_rows, generator_rows, last_checkpoint,
-                                split_eval, train_preset, write_training_data)
+from selflengthen.training.config import TrainConfig, TrainSpec, build_command, train_preset
+from selflengthen.training.data import extender_rows, generator_rows, split_eval, write_training_data
+from selflengthen.training.trainer import last_checkpoint
 
 SAMPLE = {"instruction": "Write an essay about tea.", "language": "en", "initial_response": "Tea is old.",
           "final_text": "Tea is very old. People drank it long ago."}
@@ -65,7 +65,7 @@ def test_unknown_preset_is_refused():
 # --- data -----------------------------------------------------------------------------------------
 
 def test_generator_rows_use_the_pipelines_response_prompt():
-    from selflengthen.instructions import build_response_prompt
+    from selflengthen.method.generate import build_response_prompt
 
     (row,) = generator_rows([SAMPLE])
     assert row["prompt"] == list(build_response_prompt(SAMPLE["instruction"]).messages)
@@ -73,7 +73,7 @@ def test_generator_rows_use_the_pipelines_response_prompt():
 
 
 def test_extender_rows_use_the_pipelines_expand_prompt():
-    from selflengthen.expansion import build_expand_prompt
+    from selflengthen.method.expand import build_expand_prompt
 
     (row,) = extender_rows([SAMPLE])
     assert row["prompt"] == list(build_expand_prompt(SAMPLE["instruction"], "Tea is old.", "en").messages)
@@ -113,23 +113,26 @@ def test_spec_round_trips_and_checks_the_role(tmp_path):
 # --- the command ------------------------------------------------------------------------------------
 
 def test_commands_plain_and_under_accelerate():
-    assert build_command("s.json", python="py") == ["py", "-m", "selflengthen.train", "s.json"]
+    assert build_command("s.json", python="py") == ["py", "-m", "selflengthen.training.trainer", "s.json"]
     assert build_command("s.json", accelerate_config="acc.yaml", python="py") == [
-        "py", "-m", "accelerate.commands.launch", "--config_file", "acc.yaml", "-m", "selflengthen.train", "s.json"]
+        "py", "-m", "accelerate.commands.launch", "--config_file", "acc.yaml", "-m", "selflengthen.training.trainer", "s.json"]
 
 
+@pytest.mark.slow
 def test_accelerate_launch_accepts_the_flags_used():
     out = subprocess.run([sys.executable, "-m", "accelerate.commands.launch", "--help"],
                          capture_output=True, text=True, check=True).stdout
     assert "--config_file CONFIG_FILE" in out and "-m, --module" in out and "training_script" in out
 
 
+@pytest.mark.slow
 def test_train_help_is_instant_and_does_not_import_torch():
-    code = "import sys; from selflengthen import train; print('torch' in sys.modules or 'trl' in sys.modules)"
+    code = "import sys; from selflengthen.training import trainer; print('torch' in sys.modules or 'trl' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
     assert out.stdout.strip() == "False"
 
 
+@pytest.mark.slow
 def test_a_failed_job_records_one_line_and_exits_1(tmp_path):
     store, run, iteration = make_store_with_accepted_samples(tmp_path / "t.db", n_instructions=1)
     job_id = store.create_job("train", run_id=run["id"], iteration_id=iteration["id"])
@@ -153,7 +156,7 @@ def test_last_checkpoint_skips_one_cut_off_while_saving(tmp_path):
 
 @pytest.mark.slow
 def test_sft_config_on_a_cpu(tmp_path):
-    from selflengthen.train import sft_config
+    from selflengthen.training.trainer import sft_config
 
     args = sft_config(train_preset("paper", {"save_steps": 7}), tmp_path, has_eval=True)
     assert (args.use_cpu, args.report_to, args.activation_checkpointing, args.bf16) == (True, [], False, False)
@@ -169,7 +172,7 @@ def test_sft_config_on_a_cpu(tmp_path):
 def test_only_the_answer_and_its_end_token_carry_labels(demo_model_dir, tmp_path):
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from selflengthen.train import make_trainer
+    from selflengthen.training.trainer import make_trainer
 
     tokenizer = AutoTokenizer.from_pretrained(demo_model_dir)
     model = AutoModelForCausalLM.from_pretrained(demo_model_dir)
@@ -191,7 +194,7 @@ def test_only_the_answer_and_its_end_token_carry_labels(demo_model_dir, tmp_path
 def test_rows_longer_than_max_length_are_left_out_not_cut(demo_model_dir):
     from transformers import AutoTokenizer
 
-    from selflengthen.train import _fitting_rows
+    from selflengthen.training.trainer import _fitting_rows
 
     tokenizer, lines = AutoTokenizer.from_pretrained(demo_model_dir), []
     rows = generator_rows([SAMPLE, {**SAMPLE, "final_text": "Tea is old. " * 200}])
@@ -202,31 +205,6 @@ def test_rows_longer_than_max_length_are_left_out_not_cut(demo_model_dir):
 
 
 # --- real training subprocesses ---------------------------------------------------------------------
-
-def make_store_with_accepted_samples(path: Path, n_instructions: int = 15, model: str = "demo"):
-    """A store with a run whose iteration 0 has 2 accepted demo-style samples per instruction."""
-    from storage import Store
-
-    rng = random.Random(0)
-    made = [demo_corpus.make_instruction(rng) for _ in range(n_instructions)]
-    store = Store(path)
-    run = store.create_run("r", model, model, "transformers", "demo", {},
-                           [{"text": text, "language": "en"} for text, _, _ in made])
-    iteration = store.latest_iteration(run["id"])
-    rows = []
-    for instruction, (_, topic, genre) in zip(store.iteration_instructions(iteration["id"]), made):
-        for slot in range(2):
-            initial = demo_corpus.make_response(rng, topic, genre)
-            final = demo_corpus.expand_text(rng, initial, topic)
-            rows.append({"run_id": run["id"], "iteration_id": iteration["id"], "instruction_id": instruction["id"],
-                         "slot": slot, "language": "en", "status": "kept", "initial_response": initial,
-                         "initial_words": len(initial.split()), "initial_attempts": 1, "final_expansion": final,
-                         "final_words": len(final.split()), "rounds": 1})
-    store.save_samples(rows)
-    for sample in store.iteration_samples(iteration["id"]):
-        store.record_decision(sample["id"], "accept")
-    return store, run, iteration
-
 
 def make_spec(tmp_path, db, run_id, iteration_id, job_id, role, model, samples, config, init_adapter=None):
     rows = (generator_rows(samples) if role == "generator"

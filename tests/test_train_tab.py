@@ -8,23 +8,18 @@ import gradio as gr
 import pytest
 from gradio_client import Client
 
-from conftest import ROOT
-from selflengthen import chat
+from selflengthen.training import chat
 from selflengthen.config import BackendConfig, preset_config
 from selflengthen.errors import ConfigError
-from selflengthen.training import TrainConfig, train_preset
-from selflengthen.worker import Worker
+from selflengthen.training.config import TrainConfig, train_preset
 from storage import Store
-from test_train import make_store_with_accepted_samples
+from curated import make_store_with_accepted_samples
+from studios import studio_for
+from ui import chat as try_it
 from ui import train
-from ui.common import Studio
 from ui.forms import build_form, changed_fields, form_values, read_form
 
 FIELDS = train.FORM_FIELDS
-
-
-def studio_for(store) -> Studio:
-    return Studio(store=store, db_path=store.path, worker=Worker(store, cwd=str(ROOT)))
 
 
 def preset_values(**changes) -> list:
@@ -124,6 +119,7 @@ def test_cancel_when_idle_refuses_nothing_and_asks_a_live_job_to_stop(empty_run)
     assert empty_run.cancel_requested(job)
 
 
+@pytest.mark.slow
 def test_a_command_that_fails_before_its_job_shows_the_workers_output(tmp_path):
     store, run, _ = make_store_with_accepted_samples(tmp_path / "studio.db", n_instructions=1,
                                                      model=str(tmp_path / "gone"))
@@ -145,10 +141,11 @@ def test_form_examples_hold():
     assert doctest.testmod(ui.forms, optionflags=doctest.NORMALIZE_WHITESPACE).failed == 0
 
 
+@pytest.mark.slow
 def test_chat_is_refused_while_a_job_runs(empty_run, untrained_model_dir):
     studio = studio_for(empty_run)
     empty_run.start_job("iterate", run_id=1)
-    history, text, status, twin = train.chat_send(studio, str(untrained_model_dir), [], "hello", 8)
+    history, text, status, twin = try_it.chat_send(studio, str(untrained_model_dir), [], "hello", 8)
     assert history == [] and text == "hello" and status.startswith("**Not now:** job 1 (iterate)")
     assert twin == f"python -m selflengthen chat --model {untrained_model_dir} --message hello --max-new-tokens 8"
     assert chat.loaded_model() is None
@@ -201,15 +198,16 @@ def test_training_through_the_worker_then_chat_with_a_checkpoint(tmp_path, untra
     first = train.poll(studio, "r", "both", False, None)  # a page load: the whole tab, form included
     assert first[3:3 + len(FIELDS)] == tuple(preset_values()) and first[-2]["value"] == str(untrained_model_dir)
     assert train.poll(studio, "r", "both", False, first[-1]) == (gr.skip(),) * (len(FIELDS) + 9)  # nothing new
-    models = train.chat_models(studio, "r")
+    models = try_it.chat_models(studio, "r")
     assert models[1] == (f"iteration 0 · extender · {rows[0][3]}", rows[0][3])
-    history, text, status, _ = train.chat_send(studio, rows[1][3], [], "Write an essay about tea.", 8)
+    history, text, status, _ = try_it.chat_send(studio, rows[1][3], [], "Write an essay about tea.", 8)
     assert [m["role"] for m in history] == ["user", "assistant"] and text == "" and status.startswith("Answered")
     chat.release()
 
 
 # --- through a Gradio server ------------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_handlers_through_a_gradio_server(empty_run):
     studio = studio_for(empty_run)
     with gr.Blocks() as demo:

@@ -15,6 +15,8 @@ from storage import Store
 
 import app
 
+pytestmark = pytest.mark.slow  # real servers, subprocesses or models
+
 USERS = [("alice", "pw-a"), ("bob", "pw-b")]
 CONFLICT = re.compile(r"sample (\d+) was (accepted|rejected) by (\w+) at \d\d:\d\d after you opened it — "
                       r"press again to override")

@@ -2,7 +2,7 @@
 
 import pytest
 
-from selflengthen.words import count_words, detect_language, is_cjk
+from selflengthen.method.words import count_words, detect_language, is_cjk
 
 
 @pytest.mark.parametrize("text, expected", [

@@ -5,13 +5,9 @@ import sys
 import pytest
 
 from selflengthen.errors import InputError
-from selflengthen.worker import Worker, cli_command, shown
+from ui.worker import Worker
+from selflengthen.jobs.commands import cli_command, shown
 from storage import Store
-
-
-@pytest.fixture
-def store(tmp_path):
-    return Store(tmp_path / "studio.db")
 
 
 def python(code: str) -> list[str]:
@@ -28,6 +24,7 @@ def test_a_chain_runs_in_order_and_keeps_its_output(store):
     assert state["commands"][0].startswith("python -c")
 
 
+@pytest.mark.slow
 def test_a_failing_step_stops_the_chain_with_the_cli_error_line(store, tmp_path):
     worker = Worker(store)
     marker = tmp_path / "ran"
@@ -53,6 +50,7 @@ def test_only_one_chain_at_a_time_and_none_while_a_job_lives(store):
         worker.launch("other", [python("pass")])
 
 
+@pytest.mark.slow
 def test_cancel_asks_live_jobs_to_stop_and_skips_the_next_step(store, tmp_path):
     run = store.create_run("r", "m", "m", "transformers", "demo", {}, [])
     worker = Worker(store)
@@ -69,6 +67,7 @@ def test_shown_commands_are_copyable():
     assert shown(cli_command("init", "--name", "a b")) == "python -m selflengthen init --name 'a b'"
 
 
+@pytest.mark.slow
 def test_commands_run_where_the_app_runs_so_relative_paths_mean_what_the_user_meant(tmp_path, monkeypatch):
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()

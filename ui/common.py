@@ -11,7 +11,7 @@ from pathlib import Path
 import gradio as gr
 
 from selflengthen.errors import InputError
-from selflengthen.worker import Worker
+from ui.worker import Worker
 
 
 @dataclass
@@ -75,19 +75,6 @@ def optional_whole(value, what: str) -> int | None:
     return int(number)
 
 
-def launch_lines(state: dict, label: str, job: dict | None, starting: str, what: str) -> list[str]:
-    """What the worker knows that the job row cannot yet: the command of `label` still starting (no running
-    job yet), or its failure before the job existed (an error the job row does not already show)."""
-    if state["label"] != label:
-        return []
-    lines = []
-    if state["running"] and (job is None or job["status"] != "running"):
-        lines.append(starting)
-    if state["error"] and (job is None or state["error"] not in (job["error"] or "")):
-        lines.append(f"The last {what} command failed: {md_escape(state['error'])}")
-    return lines
-
-
 def md_code(text) -> str:
     """Text shown literally as inline code (backslash escapes do not work inside backticks, so a backtick in
     the text becomes a quote rather than ending the span).
@@ -98,17 +85,3 @@ def md_code(text) -> str:
     return "`" + str(text).replace("`", "'") + "`"
 
 
-def format_seconds(seconds: float | None) -> str:
-    """A short duration for progress lines.
-
-    >>> [format_seconds(s) for s in (None, 42, 125, 7300)]
-    ['-', '42 s', '2 min 5 s', '2 h 1 min']
-    """
-    if seconds is None:
-        return "-"
-    seconds = int(round(seconds))
-    if seconds < 60:
-        return f"{seconds} s"
-    if seconds < 3600:
-        return f"{seconds // 60} min {seconds % 60} s"
-    return f"{seconds // 3600} h {seconds % 3600 // 60} min"

@@ -12,10 +12,11 @@ from functools import partial
 import gradio as gr
 import pandas as pd
 
-from selflengthen.compare import check_instruction, compare_command, parse_iteration_pair
+from selflengthen.evaluation.compare import check_instruction, compare_command, parse_iteration_pair
 from selflengthen.errors import InputError, SelfLengthenError
-from selflengthen.worker import shown
-from ui.common import launch_lines, optional_whole
+from selflengthen.jobs.commands import shown
+from ui.common import optional_whole
+from ui.jobs import last_log_line, launch_lines
 
 HISTORY_COLUMNS = ["id", "when", "iterations", "words a", "words b", "instruction"]
 POOL_CHOICES = 500  # instructions offered in the picker; any other text can be typed
@@ -65,14 +66,16 @@ def picker_updates(store, run_name: str | None, a=None, b=None, instruction=None
             gr.update(choices=pool, value=instruction or (pool[0] if pool else None)), gr.update(value=limit))
 
 
-def refresh_compare(store, run_name: str | None) -> tuple:
+def refresh_compare(studio, run_name: str | None) -> tuple:
     """Inputs, history, the shown-comparison marker and cleared answers for a newly chosen run (the next
     poll shows its latest comparison)."""
+    store = studio.store
     return (*picker_updates(store, run_name), history_rows(store, run_name), None, *show_comparison(store, None))
 
 
-def reopen_compare(store, run_name: str | None, a, b, instruction, max_new_tokens) -> tuple:
+def reopen_compare(studio, run_name: str | None, a, b, instruction, max_new_tokens) -> tuple:
     """Inputs (keeping the user's choices) and history when the tab is opened again."""
+    store = studio.store
     return (*picker_updates(store, run_name, a, b, instruction, max_new_tokens), history_rows(store, run_name))
 
 
@@ -116,9 +119,7 @@ def progress_markdown(studio, run_name: str | None) -> str:
     lines = []
     if job is not None:
         lines.append(f"**Job {job['id']}**: {job['status']} · {job['done']}/{job['total']} answers")
-        last = (job["log"] or "").strip().splitlines()[-1:]
-        if job["status"] == "running" and last:
-            lines.append(f"`{last[0].replace('`', chr(39))}`")
+        lines += filter(None, [last_log_line(job)])
         if job["error"]:
             lines.append(f"Error: {job['error']}")
     lines += launch_lines(state, "compare", job, "Starting the comparison …", "comparison")
@@ -186,8 +187,8 @@ def build_tab(studio, run) -> None:
         timer = gr.Timer(POLL_SECONDS)
     inputs = [run, a, b, instruction, max_tokens]
     shown = [asked, answer_a, answer_b]
-    run.change(partial(refresh_compare, studio.store), run, [*inputs[1:], history, shown_id, *shown], api_name=False)
-    tab.select(partial(reopen_compare, studio.store), inputs, [*inputs[1:], history], api_name=False)
+    run.change(partial(refresh_compare, studio), run, [*inputs[1:], history, shown_id, *shown], api_name=False)
+    tab.select(partial(reopen_compare, studio), inputs, [*inputs[1:], history], api_name=False)
     for field in (a, b, instruction, max_tokens):
         field.change(partial(command_preview, studio), inputs, command, api_name=False, queue=False)
     for field in (a, b):

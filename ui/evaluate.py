@@ -16,14 +16,14 @@ from pathlib import Path
 
 import gradio as gr
 
-from selflengthen.benchmark import DEFAULT_BENCHMARK, load_benchmark
+from selflengthen.evaluation.benchmark import DEFAULT_BENCHMARK, load_benchmark
 from selflengthen.errors import InputError, SelfLengthenError
-from selflengthen.evaluate import eval_command, eval_model
-from selflengthen.pipeline import planned_iteration
-from selflengthen.worker import shown
+from selflengthen.evaluation.job import eval_command, eval_model
+from selflengthen.stages.pipeline import planned_iteration
+from selflengthen.jobs.commands import shown
 from ui import eval_charts as charts
-from ui.common import launch_lines, md_escape, optional_whole
-from ui.iterate import job_line
+from ui.common import md_escape, optional_whole
+from ui.jobs import job_line, last_log_line, launch_lines
 
 POLL_SECONDS = 2.0
 MAX_UPLOAD_BYTES = 64 << 20
@@ -123,11 +123,9 @@ def progress_markdown(studio, run_name: str | None) -> str:
     if run is None:
         return "pick a run"
     job, state = studio.store.latest_job(run["id"], "eval"), studio.worker.state()
-    lines = [md_escape(job_line(job))] if job else []
-    if job and job["status"] == "running" and job["log"].strip():
-        lines.append(f"`{job['log'].strip().splitlines()[-1].replace('`', chr(39))}`")
+    lines = [md_escape(job_line(job)), last_log_line(job)] if job else []
     lines += launch_lines(state, "eval", job, "Starting the evaluation (loading the model) …", "eval")
-    return "\n\n".join(lines) or "No evaluation yet for this run."
+    return "\n\n".join(filter(None, lines)) or "No evaluation yet for this run."
 
 
 def _evaluations(studio, run_name: str | None) -> list[dict]:

@@ -1,6 +1,6 @@
 """Export tab: the accepted samples of chosen iterations as a training dataset, with a dataset card.
 
-Exports are written by `selflengthen.export` in the dashboard's process (seconds even for 100,000 rows) into
+Exports are written by `selflengthen.export.writer` in the dashboard's process (seconds even for 100,000 rows) into
 a folder under the export root beside the database; the folder name a user types is resolved inside that
 root and refused when it would lead out of it. The preview shows the first rows as JSON text, never as HTML.
 """
@@ -16,8 +16,8 @@ import gradio as gr
 import pandas as pd
 
 from selflengthen.errors import InputError, SelfLengthenError
-from selflengthen.export import FORMATS, OUTPUTS, export_command, export_dataset, export_rows, resolve_export_dir
-from selflengthen.worker import shown
+from selflengthen.export.writer import FORMATS, OUTPUTS, export_command, export_dataset, export_rows, resolve_export_dir
+from selflengthen.jobs.commands import shown
 from ui.common import md_code, md_escape
 
 PREVIEW_ROWS = 3

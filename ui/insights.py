@@ -1,7 +1,7 @@
 """Insights tab: how a run changes across iterations, in six charts and a summary table.
 
 The charts plot numbers and fixed labels only; the one label a person writes (a curator's reject reason)
-is escaped before it reaches the figure. Everything is computed by `selflengthen.insights` from stored
+is escaped before it reaches the figure. Everything is computed by `selflengthen.runs.insights` from stored
 rows, so the handler is a plain function of (store, run name).
 """
 
@@ -13,7 +13,7 @@ import gradio as gr
 import pandas as pd
 import plotly.graph_objects as go
 
-from selflengthen import insights as data
+from selflengthen.runs import insights as data
 from ui.common import escape
 
 FIGURES = ("words", "growth", "acceptance", "reasons", "gates", "distinct")
@@ -136,8 +136,9 @@ BUILDERS = {"words": words_figure, "growth": growth_figure, "acceptance": accept
             "reasons": reasons_figure, "gates": gates_figure, "distinct": distinct_figure}
 
 
-def insights_view(store, run_name: str | None) -> tuple:
+def insights_view(studio, run_name: str | None) -> tuple:
     """The six figures (in FIGURES order) and the summary table of a run."""
+    store = studio.store
     insights = data.gather(store, run_name)
     table = pd.DataFrame(data.summary_rows(insights), columns=data.SUMMARY_COLUMNS)
     return (*(BUILDERS[name](insights) for name in FIGURES), table)
@@ -154,7 +155,7 @@ def build_tab(studio, run) -> None:
                 plots += [gr.Plot(elem_id=f"insights-{name}", show_label=False) for name in pair]
         table = gr.Dataframe(headers=data.SUMMARY_COLUMNS, label="Per iteration", interactive=False,
                              elem_id="insights-table")
-    handler = partial(insights_view, studio.store)
+    handler = partial(insights_view, studio)
     outputs = [*plots, table]
     refresh.click(handler, run, outputs, api_name="insights_refresh")
     run.change(handler, run, outputs, api_name=False)

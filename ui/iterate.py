@@ -13,16 +13,15 @@ from datetime import datetime
 import gradio as gr
 
 from selflengthen.errors import InputError, SelfLengthenError
-from selflengthen.pipeline import iteration_config, planned_iteration
-from selflengthen.preflight import Check, blocking, run_preflight
-from selflengthen.report import iteration_status, job_progress
-from selflengthen.worker import cli_command, shown
-from ui.common import format_seconds, md_escape, optional_whole
+from selflengthen.stages.pipeline import iteration_config, planned_iteration
+from selflengthen.jobs.preflight import Check, blocking, run_preflight
+from selflengthen.runs.status import iteration_status
+from selflengthen.jobs.commands import cli_command, shown
+from ui.common import md_escape, optional_whole
+from ui.jobs import JOB_COLUMNS, job_line, job_rows
 
 POLL_SECONDS = 1.5
 LOG_LINES = 60
-JOB_COLUMNS = ["id", "kind", "status", "stage", "done/total", "started", "finished", "error"]
-RECENT_JOBS = 20
 
 
 # -- inputs and commands ---------------------------------------------------------------------------
@@ -98,23 +97,6 @@ def cancel_iteration(studio) -> str:
     return "no running job to cancel"
 
 
-# -- progress --------------------------------------------------------------------------------------
-def job_line(job: dict, now: datetime | None = None) -> str:
-    """'job 7 · iterate · running · stage expand 12/32 (38 %) · elapsed 20 s · ETA 33 s'."""
-    progress = job_progress(job, now)
-    status = job["status"] + (" (cancel requested)" if job["cancel_requested"] and job["status"] == "running" else "")
-    parts = [f"job {job['id']}", job["kind"], status]
-    if progress["stage"]:
-        percent = f" ({progress['percent']} %)" if progress["percent"] is not None else ""
-        parts.append(f"stage {progress['stage']} {progress['done']}/{progress['total']}{percent}")
-    parts.append(f"elapsed {format_seconds(progress['elapsed'])}")
-    if job["status"] == "running":
-        parts.append(f"ETA {format_seconds(progress['eta'])}")
-    if job["error"]:
-        parts.append(f"error: {job['error']}")
-    return " · ".join(parts)
-
-
 def iteration_line(status: dict) -> str:
     """Per-stage counts of an iteration (iteration_status): instructions, samples, passed, curation, words."""
     completed = ", ".join(status["steps_done"]) or "none"
@@ -151,16 +133,6 @@ def iterate_progress(studio, run_name: str | None) -> tuple[str, str]:
     return text, log
 
 
-def job_rows(store, run_name: str | None) -> list[list]:
-    """The run's most recent jobs, newest first."""
-    run = store.get_run(run_name) if run_name else None
-    if run is None:
-        return []
-    jobs = store.list_jobs(run["id"])[-RECENT_JOBS:][::-1]
-    return [[j["id"], j["kind"], j["status"], j["stage"], f"{j['done']}/{j['total']}", _stamp(j["started_at"]),
-             _stamp(j["finished_at"]), j["error"] or ""] for j in jobs]
-
-
 def poll(studio, run_name: str | None, n_value) -> tuple:
     """Everything the tab shows, re-derived from the store and the worker (timer ticks, run changes)."""
     preflight, config, command = iterate_preview(studio, run_name, n_value)
@@ -189,10 +161,6 @@ def _relation(job: dict | None, chain: dict) -> str:
     if chain["finished_at"] is None or created <= chain["finished_at"] + 1.0:
         return "during"
     return "after"
-
-
-def _stamp(value: str | None) -> str:
-    return value[:19].replace("T", " ") if value else ""
 
 
 def _number(value) -> str:

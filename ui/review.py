@@ -11,8 +11,8 @@ import inspect
 
 import gradio as gr
 
-from selflengthen.curation import STATUS_FILTERS, VERDICT_FILTERS
-from selflengthen.review import REJECT_REASONS
+from selflengthen.curation.filters import STATUS_FILTERS, VERDICT_FILTERS
+from selflengthen.curation.rules import REJECT_REASONS
 from ui.hotkeys import HELP
 from ui.review_handlers import (
     APPLY_FIELDS,
@@ -44,15 +44,15 @@ from ui.review_handlers import (
 from ui.review_view import GATE_HEADERS, LIST_HEADERS
 
 
-def _bound(handler, store):
-    """`handler` with the store filled in, keeping the signature and type hints Gradio reads to inject
+def _bound(handler, studio):
+    """`handler` with the studio filled in, keeping the signature and type hints Gradio reads to inject
     gr.Request / gr.SelectData (functools.partial would hide them)."""
     @functools.wraps(handler)
-    def with_store(*args):
-        return handler(store, *args)
+    def with_studio(*args):
+        return handler(studio, *args)
     signature = inspect.signature(handler)
-    with_store.__signature__ = signature.replace(parameters=list(signature.parameters.values())[1:])
-    return with_store
+    with_studio.__signature__ = signature.replace(parameters=list(signature.parameters.values())[1:])
+    return with_studio
 
 
 def _text(label: str, name: str, lines: int) -> gr.Textbox:
@@ -132,7 +132,7 @@ def _bulk_and_settings_panel(c: dict) -> None:
         c["agreement"] = gr.Markdown(elem_id="review-agreement")
 
 
-def _wire(store, run, c: dict) -> None:
+def _wire(studio, run, c: dict) -> None:
     def out(names):
         return [c[n] for n in names]
 
@@ -143,29 +143,29 @@ def _wire(store, run, c: dict) -> None:
     # The old run's sample goes at once, in the page, so nothing of it is taken for the new run's while loading;
     # every change is sent at once ("multiple"), so a load queued before a curator's action runs before it.
     run.change(None, None, c["info"], js="() => 'Loading the run…'", queue=False, api_name=False)
-    run.change(_bound(run_changed, store), [run, c["cursor"], diff_on], out(LOAD_FIELDS), api_name="review_load",
+    run.change(_bound(run_changed, studio), [run, c["cursor"], diff_on], out(LOAD_FIELDS), api_name="review_load",
                **keys)
-    c["tab"].select(_bound(open_tab, store), [run, c["ids"], c["cursor"], diff_on], out(LOAD_FIELDS), api_name=False,
+    c["tab"].select(_bound(open_tab, studio), [run, c["ids"], c["cursor"], diff_on], out(LOAD_FIELDS), api_name=False,
                     **serial)
-    c["iteration"].input(_bound(change_iteration, store), [run, c["iteration"], diff_on], out(LOAD_FIELDS),
+    c["iteration"].input(_bound(change_iteration, studio), [run, c["iteration"], diff_on], out(LOAD_FIELDS),
                          api_name=False, **keys)
-    c["apply"].click(_bound(apply_filters, store), [run, c["iteration"], *out(FILTER_FIELDS), c["ids"], c["cursor"],
+    c["apply"].click(_bound(apply_filters, studio), [run, c["iteration"], *out(FILTER_FIELDS), c["ids"], c["cursor"],
                                                      diff_on], out(APPLY_FIELDS), api_name="review_apply", **serial)
     for name, handler, extra in (("accept", accept, ["note"]), ("reject", reject, ["reasons", "note"]),
                                  ("save_edit", save_edit, ["final", "note"]), ("undo", undo, []),
                                  ("next", go_next, []), ("prev", go_prev, [])):
-        c[name].click(_bound(handler, store), [*nav, *out(extra), diff_on], view, api_name=f"review_{name}", **keys)
+        c[name].click(_bound(handler, studio), [*nav, *out(extra), diff_on], view, api_name=f"review_{name}", **keys)
     c["edit"].click(start_edit, c["cursor"], [c["final"], c["save_edit"], c["message"]], api_name=False, **serial)
-    c["listing"].select(_bound(open_row, store), [c["ids"], c["cursor"], diff_on], view, api_name=False, **serial)
-    diff_on.change(_bound(show_diff, store), [c["cursor"], diff_on], c["diff"], api_name=False, **serial)
+    c["listing"].select(_bound(open_row, studio), [c["ids"], c["cursor"], diff_on], view, api_name=False, **serial)
+    diff_on.change(_bound(show_diff, studio), [c["cursor"], diff_on], c["diff"], api_name=False, **serial)
     c["help"].click(toggle_help, c["help_shown"], [c["help_text"], c["help_shown"]], api_name=False, queue=False)
-    c["bulk_accept"].click(_bound(ask_bulk_accept, store), c["ids"], out(BULK_FIELDS), api_name=False, **serial)
-    c["bulk_reject"].click(_bound(ask_bulk_reject, store), [c["ids"], c["reasons"]], out(BULK_FIELDS), api_name=False,
+    c["bulk_accept"].click(_bound(ask_bulk_accept, studio), c["ids"], out(BULK_FIELDS), api_name=False, **serial)
+    c["bulk_reject"].click(_bound(ask_bulk_reject, studio), [c["ids"], c["reasons"]], out(BULK_FIELDS), api_name=False,
                            **serial)
     c["bulk_cancel"].click(cancel_bulk, None, out(BULK_FIELDS), api_name=False, **serial)
-    c["bulk_confirm"].click(_bound(confirm_bulk, store), [*nav, c["bulk"], c["note"], diff_on],
+    c["bulk_confirm"].click(_bound(confirm_bulk, studio), [*nav, c["bulk"], c["note"], diff_on],
                             view + out(BULK_FIELDS), api_name="review_bulk_confirm", **serial)
-    c["guidelines_save"].click(_bound(save_curation, store), [run, c["guidelines_edit"], c["overlap"]],
+    c["guidelines_save"].click(_bound(save_curation, studio), [run, c["guidelines_edit"], c["overlap"]],
                                [c["guidelines"], c["message"]], api_name="review_save_guidelines", **serial)
 
 
@@ -180,4 +180,4 @@ def build_tab(studio, run) -> None:
         _actions_panel(c)
         _bulk_and_settings_panel(c)
         c.update(ids=gr.State([]), cursor=gr.State(new_cursor()), bulk=gr.State({}), help_shown=gr.State(False))
-    _wire(studio.store, run, c)
+    _wire(studio, run, c)

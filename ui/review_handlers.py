@@ -1,4 +1,4 @@
-"""Review tab handlers: module-level functions over the store, taking and returning plain values (tests call
+"""Review tab handlers: module-level functions that take the studio first and return plain values (tests call
 them directly); ui/review.py lays out the components and wires these to them, ui/review_view.py draws one
 sample. The ordered ids of the filtered samples live in a gr.State; the cursor state says where the curator is.
 """
@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import gradio as gr
 
-from selflengthen.curation import ReviewFilter, check_reasons, curator_agreement
+from selflengthen.curation import decisions
+from selflengthen.curation.agreement import curator_agreement
+from selflengthen.curation.filters import ReviewFilter
+from selflengthen.curation.rules import check_reasons, final_text, latest_edit
 from selflengthen.errors import InputError, SelfLengthenError
-from storage.decisions import DecisionConflict
 from ui.common import user_of
 from ui.review_view import (
     VIEW_FIELDS,
@@ -41,8 +43,9 @@ def _overlap(store, run_name: str | None) -> int:
 
 
 @guarded
-def go_next(store, run_name: str, ids: list[int], cursor: dict, diff_on: bool, request: gr.Request | None = None):
+def go_next(studio, run_name: str, ids: list[int], cursor: dict, diff_on: bool, request: gr.Request | None = None):
     """The next sample needing this curator's decision; the plain next one when no later sample needs it."""
+    store = studio.store
     position = int(cursor["position"])
     found = store.next_needing_decision(ids, position + 1, user_of(request), _overlap(store, run_name))
     if found is not None:
@@ -54,14 +57,16 @@ def go_next(store, run_name: str, ids: list[int], cursor: dict, diff_on: bool, r
 
 
 @guarded
-def go_prev(store, run_name: str, ids: list[int], cursor: dict, diff_on: bool):
+def go_prev(studio, run_name: str, ids: list[int], cursor: dict, diff_on: bool):
+    store = studio.store
     if int(cursor["position"]) <= 0:
         return message_only(cursor, "this is the first sample of the filter")
     return show_view(store, ids, {**cursor, "position": int(cursor["position"]) - 1}, diff_on)
 
 
-def open_sample(store, ids: list[int], cursor: dict, sample_id, diff_on: bool):
+def open_sample(studio, ids: list[int], cursor: dict, sample_id, diff_on: bool):
     """Open a sample of the filtered list by id (a click on the list)."""
+    store = studio.store
     try:
         position = ids.index(int(sample_id))
     except (TypeError, ValueError):
@@ -69,12 +74,13 @@ def open_sample(store, ids: list[int], cursor: dict, sample_id, diff_on: bool):
     return show_view(store, ids, {**cursor, "position": position}, diff_on)
 
 
-def open_row(store, ids: list[int], cursor: dict, diff_on: bool, evt: gr.SelectData):
+def open_row(studio, ids: list[int], cursor: dict, diff_on: bool, evt: gr.SelectData):
     row = evt.row_value or [None]
-    return open_sample(store, ids, cursor, row[0], diff_on)
+    return open_sample(studio, ids, cursor, row[0], diff_on)
 
 
-def show_diff(store, cursor: dict, diff_on: bool) -> dict:
+def show_diff(studio, cursor: dict, diff_on: bool) -> dict:
+    store = studio.store
     sample = store.get_sample(cursor["sample_id"]) if cursor.get("sample_id") is not None else None
     return diff_view(sample, diff_on) if sample else gr.update(visible=bool(diff_on), value=[])
 
@@ -83,21 +89,18 @@ def show_diff(store, cursor: dict, diff_on: bool) -> dict:
 
 def _decide(store, run_name: str, ids: list[int], cursor: dict, diff_on: bool, user: str, verdict: str, done: str,
             **decision):
-    """Record this curator's verdict on the open sample, then move on to the next sample needing one.
+    """Record this curator's verdict on the open sample (the decision service checks it against what the curator
+    saw: `seen_id`), then move on to the next sample needing one.
 
-    With overlap 1, a different verdict recorded by another curator since the sample was opened holds this
-    one back (DecisionConflict): the sample is reloaded with the curator's inputs kept, so pressing again
-    records it knowingly.
+    A conflict (overlap 1, another curator decided differently since the sample was opened) reloads the sample
+    with the curator's inputs kept; the reload updates `seen_id`, so pressing again records it knowingly.
     """
     sample_id = cursor["sample_id"]
     overlap = _overlap(store, run_name)
     before = store.effective_verdict(sample_id)
     try:
-        if overlap == 1:
-            store.record_checked_decision(sample_id, verdict, seen_id=cursor["seen_id"], user=user, **decision)
-        else:
-            store.record_decision(sample_id, verdict, user=user, **decision)
-    except DecisionConflict as conflict:
+        decisions.decide(store, sample_id, verdict, user=user, overlap=overlap, seen_id=cursor["seen_id"], **decision)
+    except decisions.DecisionConflict as conflict:
         return show_view(store, ids, cursor, diff_on, str(conflict), keep_inputs=True)
     cursor = counted(cursor, before, store.effective_verdict(sample_id))
     cursor["undo"] = (list(cursor["undo"]) + [sample_id])[-UNDO_DEPTH:]
@@ -108,8 +111,9 @@ def _decide(store, run_name: str, ids: list[int], cursor: dict, diff_on: bool, u
 
 
 @guarded
-def accept(store, run_name: str, ids: list[int], cursor: dict, note: str, diff_on: bool,
+def accept(studio, run_name: str, ids: list[int], cursor: dict, note: str, diff_on: bool,
            request: gr.Request | None = None):
+    store = studio.store
     if cursor.get("sample_id") is None:
         return message_only(cursor, "no sample is open")
     return _decide(store, run_name, ids, cursor, diff_on, user_of(request), "accept",
@@ -117,11 +121,12 @@ def accept(store, run_name: str, ids: list[int], cursor: dict, note: str, diff_o
 
 
 @guarded
-def reject(store, run_name: str, ids: list[int], cursor: dict, reasons: list[str], note: str, diff_on: bool,
+def reject(studio, run_name: str, ids: list[int], cursor: dict, reasons: list[str], note: str, diff_on: bool,
            request: gr.Request | None = None):
+    store = studio.store
     if cursor.get("sample_id") is None:
         return message_only(cursor, "no sample is open")
-    reasons = check_reasons(reasons)
+    reasons = check_reasons(reasons)  # before the message below names them
     return _decide(store, run_name, ids, cursor, diff_on, user_of(request), "reject",
                    f"rejected sample {cursor['sample_id']} ({', '.join(reasons)})", reasons=reasons, note=note or "")
 
@@ -136,26 +141,28 @@ def start_edit(cursor: dict) -> tuple:
 
 
 @guarded
-def save_edit(store, run_name: str, ids: list[int], cursor: dict, final_text: str, note: str, diff_on: bool,
+def save_edit(studio, run_name: str, ids: list[int], cursor: dict, edited: str, note: str, diff_on: bool,
               request: gr.Request | None = None):
     """Accept the open sample with the curator's version of the final text (a decision row's edited_text)."""
+    store = studio.store
     sample = store.review_sample(cursor["sample_id"]) if cursor.get("sample_id") is not None else None
     if sample is None:
         return message_only(cursor, "no sample is open")
-    text = final_text or ""
+    text = edited or ""
     if not text.strip():
         return message_only(cursor, "the edited text is empty: write the text, or press Accept or Reject")
-    edits = [d["edited_text"] for d in sample["history"] if d["edited_text"] is not None]
-    if text == (edits[-1] if edits else sample["final_expansion"] or sample["initial_response"]):
+    edit = latest_edit(sample["history"])
+    if text == final_text(sample, edit and edit["edited_text"]):
         return message_only(cursor, "the text is unchanged: edit it first, or press Accept")
     return _decide(store, run_name, ids, cursor, diff_on, user_of(request), "accept",
                    f"accepted sample {sample['id']} with your edit", edited_text=text, note=note or "")
 
 
 @guarded
-def undo(store, run_name: str, ids: list[int], cursor: dict, diff_on: bool, request: gr.Request | None = None):
+def undo(studio, run_name: str, ids: list[int], cursor: dict, diff_on: bool, request: gr.Request | None = None):
     """Withdraw this curator's latest decision of the session (an appended 'pending' row) and reopen its sample;
     with none left in the session, their verdict on the open sample."""
+    store = studio.store
     user, stack = user_of(request), list(cursor["undo"])
     target = store.withdrawable([i for i in [*reversed(stack), cursor["sample_id"]] if i is not None], user)
     if target is None:
@@ -164,7 +171,7 @@ def undo(store, run_name: str, ids: list[int], cursor: dict, diff_on: bool, requ
     stack = [i for i in stack[:len(stack) - stack[::-1].index(sample_id)] if i != sample_id] if sample_id in stack \
         else stack
     before = store.effective_verdict(sample_id)
-    store.record_decision(sample_id, "pending", user=user)
+    decisions.decide(store, sample_id, "pending", user=user, overlap=_overlap(store, run_name))
     after = store.effective_verdict(sample_id)
     cursor = {**counted(cursor, before, after), "undo": stack}
     position = ids.index(sample_id) if sample_id in ids else cursor["position"]
@@ -206,11 +213,13 @@ def replaced_verdicts(store, ids: list[int], verdict: str) -> int:
     return sum(1 for sid, d in standing.items() if sid in wanted and d["verdict"] != verdict)
 
 
-def ask_bulk_accept(store, ids: list[int]) -> tuple:
+def ask_bulk_accept(studio, ids: list[int]) -> tuple:
+    store = studio.store
     return ask_bulk(store, ids, "accept")
 
 
-def ask_bulk_reject(store, ids: list[int], reasons: list[str]) -> tuple:
+def ask_bulk_reject(studio, ids: list[int], reasons: list[str]) -> tuple:
+    store = studio.store
     return ask_bulk(store, ids, "reject", reasons)
 
 
@@ -218,14 +227,16 @@ def cancel_bulk() -> tuple:
     return _bulk_hidden("Bulk action cancelled.")
 
 
-def confirm_bulk(store, run_name: str, ids: list[int], cursor: dict, bulk: dict, note: str, diff_on: bool,
+def confirm_bulk(studio, run_name: str, ids: list[int], cursor: dict, bulk: dict, note: str, diff_on: bool,
                  request: gr.Request | None = None) -> tuple:
     """Record the confirmed bulk verdict on every filtered sample, one decision row each, in one transaction."""
+    store = studio.store
     if not bulk or not ids:
         return message_only(cursor, "nothing to confirm") + _bulk_hidden()
-    rows = [{"sample_id": i, "verdict": bulk["verdict"], "reasons": bulk["reasons"], "note": note or ""} for i in ids]
     try:
-        n = store.record_decisions(rows, user=user_of(request))
+        rows = [decisions.decision_row(i, bulk["verdict"], reasons=bulk["reasons"], note=note) for i in ids]
+        # confirmed with the count of the verdicts it replaces (ask_bulk): recorded without the conflict check
+        n = decisions.record(store, rows, user=user_of(request), overlap=_overlap(store, run_name))
     except SelfLengthenError as e:
         return message_only(cursor, str(e)) + _bulk_hidden()
     done = f"accepted {n} samples" if bulk["verdict"] == "accept" else \
@@ -272,45 +283,49 @@ def _loaded(store, run: dict | None, iteration: dict | None, diff_on: bool, user
     return tuple(values[f] for f in LOAD_FIELDS)
 
 
-def load_run(store, run_name: str | None, diff_on: bool, request: gr.Request | None = None) -> tuple:
+def load_run(studio, run_name: str | None, diff_on: bool, request: gr.Request | None = None) -> tuple:
     """Everything for a run (on run change): its latest iteration, filters reset, the first sample to decide."""
+    store = studio.store
     run = store.get_run(run_name) if run_name else None
     return _loaded(store, run, run and store.latest_iteration(run["id"]), diff_on, user_of(request))
 
 
-def run_changed(store, run_name: str | None, cursor: dict, diff_on: bool, request: gr.Request | None = None):
+def run_changed(studio, run_name: str | None, cursor: dict, diff_on: bool, request: gr.Request | None = None):
     """Load the picked run, unless the tab shows it already (opening the tab loaded it first: a change event
     arriving late must not send the curator back to the first sample)."""
     if run_name and cursor.get("run") == run_name and cursor.get("iteration_id") is not None:
         return tuple(gr.update() for _ in LOAD_FIELDS)
-    return load_run(store, run_name, diff_on, request)
+    return load_run(studio, run_name, diff_on, request)
 
 
-def open_tab(store, run_name: str | None, ids: list[int], cursor: dict, diff_on: bool,
+def open_tab(studio, run_name: str | None, ids: list[int], cursor: dict, diff_on: bool,
              request: gr.Request | None = None) -> tuple:
     """Opening the tab loads the picked run unless the tab shows it already, with samples, and no newer
     iteration has come since (the run picker's first value fires no change event)."""
+    store = studio.store
     run = store.get_run(run_name) if run_name else None
     latest = run and store.latest_iteration(run["id"])
     if ids and cursor.get("run") == run_name and latest and latest["id"] == cursor.get("latest_id"):
         return tuple(gr.update() for _ in LOAD_FIELDS)
-    return load_run(store, run_name, diff_on, request)
+    return load_run(studio, run_name, diff_on, request)
 
 
-def change_iteration(store, run_name: str | None, iteration_idx, diff_on: bool,
+def change_iteration(studio, run_name: str | None, iteration_idx, diff_on: bool,
                      request: gr.Request | None = None) -> tuple:
+    store = studio.store
     run = store.get_run(run_name) if run_name else None
     iteration = store.get_iteration(run["id"], int(iteration_idx)) if run and iteration_idx is not None else None
     if iteration is None:
-        return load_run(store, run_name, diff_on, request)
+        return load_run(studio, run_name, diff_on, request)
     return _loaded(store, run, iteration, diff_on, user_of(request))
 
 
-def apply_filters(store, run_name: str | None, iteration_idx, verdict: str, status: str, gate: str, language: str,
+def apply_filters(studio, run_name: str | None, iteration_idx, verdict: str, status: str, gate: str, language: str,
                   min_words, max_words, min_growth, max_growth, search: str, ids: list[int], cursor: dict,
                   diff_on: bool, request: gr.Request | None = None) -> tuple:
     """Filter the iteration in SQL and open the first sample needing this curator's decision; the iteration
     choices, guidelines and agreement are refreshed too (another curator or a new iteration may have come)."""
+    store = studio.store
     try:
         run = store.require_run(run_name)
         iteration = store.get_iteration(run["id"], int(iteration_idx)) if iteration_idx is not None else None
@@ -332,8 +347,9 @@ def apply_filters(store, run_name: str | None, iteration_idx, verdict: str, stat
 
 # -- guidelines and help ----------------------------------------------------------------------------------------
 
-def save_curation(store, run_name: str | None, guidelines: str, overlap) -> tuple[str, str]:
+def save_curation(studio, run_name: str | None, guidelines: str, overlap) -> tuple[str, str]:
     """Save the run's curation guidelines (markdown) and how many curators should decide each sample."""
+    store = studio.store
     try:
         run = store.require_run(run_name)
         if not isinstance(overlap, (int, float)) or not float(overlap).is_integer():

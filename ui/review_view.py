@@ -12,9 +12,10 @@ import time
 import gradio as gr
 import pandas as pd
 
-from selflengthen.curation import gate_rows, headline, progress_line, suggested_verdict, word_diff
+from selflengthen.curation.display import gate_rows, headline, progress_line, word_diff
+from selflengthen.curation.rules import final_text, latest_edit, suggested_verdict
 from selflengthen.errors import SelfLengthenError
-from selflengthen.words import count_words
+from selflengthen.method.words import count_words
 
 PAGE_ROWS = 100
 RECOUNT_SECONDS = 15  # progress is adjusted by this curator's own actions, recounted from the store this often
@@ -84,8 +85,8 @@ def _page(store, ids: list[int], position: int) -> dict:
 def _texts(sample: dict, keep_inputs: bool) -> dict:
     """The sample's texts; the final one is what training would use: the latest edit, else the final
     expansion, else the initial response."""
-    edit = next((d for d in reversed(sample["history"]) if d["edited_text"] is not None), None)
-    final = edit["edited_text"] if edit else sample["final_expansion"] or sample["initial_response"]
+    edit = latest_edit(sample["history"])
+    final = final_text(sample, edit and edit["edited_text"])
     label = "Final expansion (edited; the original is kept)" if edit else "Final expansion" \
         if sample["final_expansion"] else "Final text (no expansion: the initial response)"
     growth = f" · {sample['growth']:.2f}x" if sample["growth"] is not None else ""
@@ -141,9 +142,9 @@ def message_only(cursor: dict, message: str) -> tuple:
 def guarded(handler):
     """Library and store errors become the one-line message; the view stays as it was."""
     @functools.wraps(handler)
-    def wrapper(store, run_name, ids, cursor, *args, **kwargs):
+    def wrapper(studio, run_name, ids, cursor, *args, **kwargs):
         try:
-            return handler(store, run_name, ids, cursor, *args, **kwargs)
+            return handler(studio, run_name, ids, cursor, *args, **kwargs)
         except SelfLengthenError as e:
             return message_only(cursor, str(e))
     return wrapper

@@ -8,18 +8,18 @@ is shown in Textboxes and Dataframes (plain text, never HTML).
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
 import gradio as gr
 
 from selflengthen.config import BACKEND_NAMES, PRESETS, RunConfig, merge, preset_config
+from selflengthen.inputs import parse_json_object
 from selflengthen.errors import ConfigError, InputError, SelfLengthenError
-from selflengthen.models import check_model
-from selflengthen.report import run_status
-from selflengthen.seeds import Seed, parse_seed_text
-from selflengthen.worker import cli_command, shown
+from selflengthen.backends.models import check_model
+from selflengthen.runs.status import run_status
+from selflengthen.runs.seeds import Seed, parse_seed_text
+from selflengthen.jobs.commands import cli_command, shown
 from storage import StoreError
 from ui.common import md_escape, run_names
 
@@ -62,8 +62,9 @@ def sample_rows(store, run_name: str | None) -> list[list]:
     return [[s[c] for c in SAMPLE_COLUMNS] for s in store.iteration_samples(iteration["id"])]
 
 
-def sample_detail(store, sample_id) -> tuple[str, str, str, str, str]:
+def sample_detail(studio, sample_id) -> tuple[str, str, str, str, str]:
     """(instruction, initial response, first half, stage-1 expansion, final expansion) of one sample."""
+    store = studio.store
     sample = store.get_sample(int(sample_id)) if sample_id not in (None, "") else None
     if sample is None:
         return ("",) * 5
@@ -72,14 +73,16 @@ def sample_detail(store, sample_id) -> tuple[str, str, str, str, str]:
             sample["final_expansion"] or "")
 
 
-def refresh_run(store, run_name: str | None) -> tuple:
+def refresh_run(studio, run_name: str | None) -> tuple:
     """Everything the tab shows about the picked run: list, open-picker, iterations, samples."""
+    store = studio.store
     return (run_list_rows(store), gr.update(choices=run_names(store), value=run_name or None),
             status_rows(store, run_name), sample_rows(store, run_name))
 
 
-def open_run(store, name: str | None) -> tuple:
+def open_run(studio, name: str | None) -> tuple:
     """(update of the top-level run picker, message) for opening a run by name."""
+    store = studio.store
     if not name:
         return gr.skip(), "pick a run to open"
     if store.get_run(name) is None:
@@ -87,9 +90,9 @@ def open_run(store, name: str | None) -> tuple:
     return gr.update(choices=run_names(store), value=name), f"opened run '{md_escape(name)}'"
 
 
-def open_row(store, row_value: list | None) -> tuple:
+def open_row(studio, row_value: list | None) -> tuple:
     """Opening the run of a clicked row of the run list."""
-    return open_run(store, row_value[0] if row_value else None)
+    return open_run(studio, row_value[0] if row_value else None)
 
 
 # -- the new-run form ------------------------------------------------------------------------------
@@ -131,13 +134,7 @@ def form_overrides(config_text: str | None) -> dict:
     """The config editor's JSON object (empty text means no overrides)."""
     if not (config_text or "").strip():
         return {}
-    try:
-        data = json.loads(config_text)
-    except json.JSONDecodeError as e:
-        raise ConfigError(f"config is not valid JSON ({e.msg} at line {e.lineno} column {e.colno})") from None
-    if not isinstance(data, dict):
-        raise ConfigError("the config must be a JSON object, e.g. {\"generate\": {\"max_new_tokens\": 512}}")
-    return data
+    return parse_json_object(config_text, "config", error=ConfigError)
 
 
 def form_config(preset: str, backend: str, config_text: str | None) -> RunConfig:
@@ -232,7 +229,7 @@ def build_tab(studio, run) -> None:
         listing, open_name, status, samples = _build_list(studio, run)
         _build_samples(studio, samples)
         _build_create(studio, run, listing, open_name)
-        run.change(lambda name: refresh_run(studio.store, name), run, [listing, open_name, status, samples],
+        run.change(lambda name: refresh_run(studio, name), run, [listing, open_name, status, samples],
                    show_progress="hidden", api_name="runs_show")
 
 
@@ -252,11 +249,11 @@ def _build_list(studio, run) -> tuple:
                            label="Samples of the latest iteration (click a row)")
 
     def pick(evt: gr.SelectData):
-        return open_row(store, evt.row_value)
+        return open_row(studio, evt.row_value)
 
     listing.select(pick, None, [run, open_message], api_name="runs_pick")
-    open_button.click(lambda name: open_run(store, name), open_name, [run, open_message], api_name="runs_open")
-    refresh.click(lambda name: refresh_run(store, name), run, [listing, open_name, status, samples],
+    open_button.click(lambda name: open_run(studio, name), open_name, [run, open_message], api_name="runs_open")
+    refresh.click(lambda name: refresh_run(studio, name), run, [listing, open_name, status, samples],
                   api_name="runs_refresh")
     return listing, open_name, status, samples
 
@@ -270,7 +267,7 @@ def _build_samples(studio, samples) -> None:
                  for key, label, lines in stages]
 
     def pick(evt: gr.SelectData):
-        return sample_detail(studio.store, evt.row_value[0] if evt.row_value else None)
+        return sample_detail(studio, evt.row_value[0] if evt.row_value else None)
 
     samples.select(pick, None, boxes, api_name="runs_sample")
 

@@ -1,28 +1,27 @@
 """Train tab: fine-tune the generator and the extender on the latest iteration's accepted samples (the CLI's
-`train`, optionally followed by `iterate`), follow the job live from the store, list the checkpoints, and
-try any checkpoint in a chat.
+`train`, optionally followed by `iterate`), follow the job live from the store, and list the checkpoints; the
+"try it" chat below them lives in ui/chat.py.
 
 Handlers are plain functions taking the studio and values; `build_tab` only lays out and wires. Training runs
-in the worker's subprocess; chat replies are generated in-process, never while a job runs (both need the
-same cores).
+in the worker's subprocess.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
 from datetime import datetime
 from functools import partial
 from pathlib import Path
 
 import gradio as gr
 
-from selflengthen import chat
+from selflengthen.training import chat
 from selflengthen.errors import ConfigError, InputError, SelfLengthenError
-from selflengthen.finetune import parse_roles, training_dir
-from selflengthen.training import TrainConfig, train_preset
-from selflengthen.worker import cli_command, shown
-from ui.common import format_seconds
+from selflengthen.training.job import parse_roles, training_dir
+from selflengthen.training.config import TrainConfig, train_preset
+from selflengthen.jobs.commands import cli_command, shown
+from ui import chat as try_it
+from ui.jobs import chain_line, training_line
 from ui.forms import build_form, form_values, read_form, save_changes
 
 ROLE_CHOICES = ["both", "generator", "extender"]
@@ -131,43 +130,13 @@ def train_jobs(store, run_id: int) -> list[dict]:
             if job["kind"].startswith("train:") and job["iteration_id"] == latest["iteration_id"]]
 
 
-def job_line(job: dict) -> str:
-    """'generator · running · step 3/8 (38%) · loss 2.1 · eval loss 2.3 · 40 tokens/s · ETA 12 s'."""
-    metrics = json.loads(job.get("metrics") or "{}")
-    parts = [f"**{job['kind'].split(':', 1)[-1]}** (job {job['id']})", job["status"]]
-    if job["total"]:
-        parts.append(f"step {job['done']}/{job['total']} ({job['done'] / job['total']:.0%})")
-    for key, label in (("train_loss", "loss"), ("eval_loss", "eval loss"), ("learning_rate", "lr")):
-        if metrics.get(key) is not None:
-            parts.append(f"{label} {metrics[key]:.4g}")
-    if metrics.get("tokens_per_second"):
-        parts.append(f"{metrics['tokens_per_second']:.0f} tokens/s")
-    if job["status"] == "running":
-        parts.append(f"ETA {format_seconds(metrics.get('eta_seconds'))}")
-    if job["error"]:
-        parts.append(f"error: {job['error']}")
-    return " · ".join(parts)
-
-
-def chain_line(state: dict) -> str:
-    """The worker's train chain: which command runs, or where it stopped."""
-    if state["label"] != CHAIN_LABEL or not state["commands"]:
-        return ""
-    step = f"step {state['step'] + 1} of {state['steps']}"
-    if state["running"]:
-        return f"Running {step}: `{state['command']}`"
-    if state["error"]:
-        return f"**Stopped at {step}:** {state['error']}"
-    return f"Finished ({state['steps']} command{'s' if state['steps'] > 1 else ''})."
-
-
 def progress_markdown(store, jobs: list[dict], state: dict) -> str:
     if jobs:
         iteration = store.iteration_by_id(jobs[-1]["iteration_id"])
-        lines = [f"**Training of iteration {iteration['idx']}**", *(f"- {job_line(job)}" for job in jobs)]
+        lines = [f"**Training of iteration {iteration['idx']}**", *(f"- {training_line(job)}" for job in jobs)]
     else:
         lines = ["No training yet for this run."]
-    chain = chain_line(state)
+    chain = chain_line(state, CHAIN_LABEL)
     return "\n".join(lines + ([f"\n{chain}"] if chain else []))
 
 
@@ -252,7 +221,7 @@ def poll_key(studio, run_name: str | None) -> list:
 def refresh(studio, run_name: str | None, role: str, then_iterate: bool):
     """The whole tab for a run: the form from its preset, the command, the live view, and the poll key."""
     progress, figure, log = train_progress(studio, run_name)
-    models = chat_models(studio, run_name)
+    models = try_it.chat_models(studio, run_name)
     return (iteration_summary(studio, run_name), command_preview(studio, run_name, role, then_iterate), "",
             *form_values(run_preset(studio.store.get_run(run_name) if run_name else None), FORM_FIELDS),
             progress, figure, log, checkpoint_rows(studio, run_name),
@@ -271,64 +240,10 @@ def poll(studio, run_name: str | None, role: str, then_iterate: bool, last_key: 
     progress, figure, log = train_progress(studio, run_name)
     users = (gr.skip(),) * (len(FORM_FIELDS) + 2)
     return (iteration_summary(studio, run_name), *users, progress, figure, log, checkpoint_rows(studio, run_name),
-            gr.update(choices=chat_models(studio, run_name)), key)
+            gr.update(choices=try_it.chat_models(studio, run_name)), key)
 
 
 # --- try it: chat --------------------------------------------------------------------------------------
-
-def chat_models(studio, run_name: str | None) -> list[tuple[str, str]]:
-    """(label, path) of the run's base models and every registered checkpoint, e.g.
-    ('iteration 1 · generator · /data/checkpoints/r/iteration-1/generator/final', '/data/...')."""
-    run = studio.store.get_run(run_name) if run_name else None
-    if run is None:
-        return []
-    if run["generator_model"] == run["extender_model"]:
-        choices = [(f"base generator & extender · {run['generator_model']}", run["generator_model"])]
-    else:
-        choices = [(f"base {role} · {run[f'{role}_model']}", run[f"{role}_model"]) for role in ("generator", "extender")]
-    choices += [(f"iteration {c['iteration']} · {c['role']} · {c['path']}", c["path"])
-                for c in studio.store.run_checkpoints(run["id"])]
-    seen: set[str] = set()
-    return [choice for choice in choices if not (choice[1] in seen or seen.add(choice[1]))]
-
-
-def chat_command(model: str | None, message: str | None, max_new_tokens) -> str:
-    """`python -m selflengthen chat ...` for the model and the message."""
-    tokens = [] if max_new_tokens in (None, "") else ["--max-new-tokens", str(int(max_new_tokens))]
-    return shown(cli_command("chat", "--model", model or "MODEL", "--message", message or "MESSAGE", *tokens))
-
-
-def history_messages(history) -> list[dict]:
-    """The Chatbot's value as plain {role, content} text messages (Gradio hands content over as parts)."""
-    messages = []
-    for message in history or []:
-        content = message.get("content")
-        if isinstance(content, list):
-            content = "".join(part.get("text", "") for part in content if isinstance(part, dict))
-        if isinstance(content, str) and message.get("role") in ("user", "assistant", "system"):
-            messages.append({"role": message["role"], "content": content})
-    return messages
-
-
-def chat_send(studio, model: str | None, history, message: str | None, max_new_tokens):
-    """One chat turn, generated in-process; (history, input box, status, CLI twin). Refused while a job runs."""
-    history, message = history_messages(history), (message or "").strip()
-    twin = chat_command(model, message, max_new_tokens)
-    if not message:
-        return history, "", "Write a message first.", twin
-    busy = studio.worker.busy_reason()
-    if busy:
-        return history, message, f"**Not now:** {busy}. Chat waits until it ends: both need the same cores.", twin
-    turns = history + [{"role": "user", "content": message}]
-    try:
-        reply = chat.chat_reply(model or "", turns, max_new_tokens=max_new_tokens)
-    except SelfLengthenError as e:
-        return history, message, f"**Error:** {e}", twin
-    return turns + [{"role": "assistant", "content": reply}], "", f"Answered by {model}.", twin
-
-
-def clear_chat() -> tuple[list, str, str]:
-    return [], "", ""
 
 
 # --- layout --------------------------------------------------------------------------------------------
@@ -360,28 +275,11 @@ def _build_live() -> dict:
     return {"progress": progress, "loss": loss, "log": log, "checkpoints": checkpoints}
 
 
-def _build_chat() -> dict:
-    with gr.Accordion("Try it: chat with a model or checkpoint", open=False):
-        model = gr.Dropdown(label="Model", elem_id="chat-model", allow_custom_value=True, interactive=True,
-                            info="A base model or a trained checkpoint; you may also type a directory or hub id.")
-        box = gr.Chatbot(label="Chat", elem_id="chat-box", height=360, feedback_options=None, buttons=["copy"])
-        with gr.Row():
-            text = gr.Textbox(label="Message", elem_id="chat-input", scale=4, lines=1, max_lines=6)
-            max_new = gr.Number(256, label="max new tokens", elem_id="chat-max-new-tokens", precision=0, scale=1)
-        with gr.Row():
-            send = gr.Button("Send", variant="primary", elem_id="chat-send")
-            clear = gr.Button("Clear", elem_id="chat-clear")
-        status = gr.Markdown(elem_id="chat-status")
-        command = gr.Textbox(label="Command (the CLI twin, last message)", elem_id="chat-command", interactive=False)
-    return {"model": model, "box": box, "text": text, "max_new": max_new, "send": send, "clear": clear,
-            "status": status, "command": command}
-
-
 def build_tab(studio, run) -> None:
     with gr.Tab("Train", id="train"):
         launch = _build_launch()
         live = _build_live()
-        talk = _build_chat()
+        talk = try_it.build()
         key = gr.State(None)
         timer = gr.Timer(2.0)
     _wire(studio, run, launch, live, talk, key, timer)
@@ -401,10 +299,4 @@ def _wire(studio, run, launch: dict, live: dict, talk: dict, key, timer) -> None
     launch["start"].click(partial(start_training, studio), [run, role, then_iterate, *fields],
                           [launch["message"], launch["command"]], api_name="train_start")
     launch["cancel"].click(partial(cancel_training, studio), None, launch["message"], api_name="train_cancel")
-    chat_inputs = [talk["model"], talk["box"], talk["text"], talk["max_new"]]
-    chat_outputs = [talk["box"], talk["text"], talk["status"], talk["command"]]
-    talk["send"].click(partial(chat_send, studio), chat_inputs, chat_outputs, api_name="chat_send")
-    talk["text"].submit(partial(chat_send, studio), chat_inputs, chat_outputs, api_visibility="private")
-    talk["clear"].click(clear_chat, None, [talk["box"], talk["text"], talk["status"]], api_name="chat_clear")
-    talk["model"].change(chat_command, [talk["model"], talk["text"], talk["max_new"]], talk["command"],
-                         queue=False, api_visibility="private")
+    try_it.wire(studio, talk)

@@ -1,4 +1,9 @@
-"""Backend registry: name -> class, imported lazily so torch / vllm / httpx load only when chosen."""
+"""Model backends: one small interface (`base.Backend.generate(prompts, params) -> completions`), a name -> class
+registry imported lazily (torch, vllm and httpx load only when chosen), chat templates and prefill (`chat`),
+model references (`models`: a local directory or a hub id), and a scripted backend for tests (`fake`).
+
+May import: `selflengthen.config` and `selflengthen.errors`.
+"""
 
 from __future__ import annotations
 

@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import random
 
-from selflengthen.instructions import (NearDuplicateIndex, build_judge_prompt, build_new_instruction_prompt,
-                                       parse_judgement, parse_new_instruction)
-from selflengthen.progress import Reporter
+from selflengthen.method.rouge import NearDuplicateIndex
+from selflengthen.method.augment import (
+    build_judge_prompt, build_new_instruction_prompt, parse_judgement, parse_new_instruction)
+from selflengthen.stages.reporter import Reporter
 from selflengthen.stages.common import derive_seed, log_backend_errors, sampling_params
-from selflengthen.words import count_words, detect_language
+from selflengthen.method.words import count_words, detect_language
 
 BACKEND_FAILURE = "backend"  # the reject reason of a candidate whose request the backend gave up on
 

@@ -17,12 +17,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from selflengthen.expansion import build_expand_prompt, join_stage2, stage2_prefill
-from selflengthen.gates import GateResult, check_text, first_failure
-from selflengthen.progress import Reporter
-from selflengthen.split import split_halves
+from selflengthen.method.expand import build_expand_prompt, join_stage2, stage2_prefill
+from selflengthen.method.gates import GateResult, check_text, first_failure
+from selflengthen.stages.reporter import Reporter
+from selflengthen.method.split import split_halves
 from selflengthen.stages.common import backend_gate, count_rejection, derive_seed, log_backend_errors, sampling_params
-from selflengthen.words import count_words
+from selflengthen.method.words import count_words
 
 BACKEND_FAILURE = "expand/backend"  # the reject reason of a request the backend gave up on
 

@@ -1,6 +1,6 @@
 """Stage 2, initial responses: the generator answers each instruction N times.
 
-Gates (see selflengthen.gates): non-empty, not cut off by the token limit, ends with sentence punctuation
+Gates (see selflengthen.method.gates): non-empty, not cut off by the token limit, ends with sentence punctuation
 of its language, no repeated n-gram. A response failing a gate is regenerated, up to `max_retries` times;
 then the sample is stored as failed with its last attempt and the reason. Every rejection is counted on
 the sample. A request the backend gave up on (its own retries spent) is stored at once as failed with
@@ -12,11 +12,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from selflengthen.gates import check_text, first_failure
-from selflengthen.instructions import build_response_prompt
-from selflengthen.progress import Reporter
+from selflengthen.method.gates import check_text, first_failure
+from selflengthen.method.generate import build_response_prompt
+from selflengthen.stages.reporter import Reporter
 from selflengthen.stages.common import backend_gate, count_rejection, derive_seed, log_backend_errors, sampling_params
-from selflengthen.words import count_words
+from selflengthen.method.words import count_words
 
 BACKEND_FAILURE = "generate/backend"  # the reject reason of a request the backend gave up on
 

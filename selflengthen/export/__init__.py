@@ -1,0 +1,7 @@
+"""Curated samples out as training datasets: `formats` (row builders of each trainer format, with provenance),
+`card` (the dataset card and LLaMA-Factory's dataset_info.json) and `writer` (JSONL, Parquet or a datasets
+folder, written atomically; optional push to the hub).
+
+May import: `selflengthen.curation`, `selflengthen.training.data`, `selflengthen.runs`, `selflengthen.jobs`,
+`selflengthen.errors`, `selflengthen.shapes`; datasets, pyarrow and huggingface_hub only inside functions.
+"""

@@ -1,0 +1,141 @@
+"""One Self-Lengthen iteration, up to human review: augment -> generate -> expand -> filter.
+
+The caller passes the store (any object with the storage functions; the library never imports the
+storage package) and may pass a backend factory (tests pass scripted backends). Every step is
+resumable, so running the iteration again after a crash does only the missing work.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable
+
+from selflengthen.backends import Backend, create_backend
+from selflengthen.config import RunConfig, merge
+from selflengthen.errors import InputError
+from selflengthen.stages.reporter import Reporter
+from selflengthen.stages.augment import run_augment
+from selflengthen.stages.expand import run_expand
+from selflengthen.stages.filter import run_filter
+from selflengthen.stages.generate import run_generate
+
+STEPS = ("augment", "generate", "expand", "filter")
+BackendFactory = Callable[[str, str, RunConfig], Backend]
+
+
+def parse_steps(text: str | None) -> list[str]:
+    """'augment,generate' -> ['augment', 'generate'] (in pipeline order); None -> all steps.
+
+    >>> parse_steps("filter,augment")
+    ['augment', 'filter']
+    """
+    if not text:
+        return list(STEPS)
+    names = [s.strip() for s in text.split(",") if s.strip()]
+    unknown = [s for s in names if s not in STEPS]
+    if unknown:
+        raise InputError(f"unknown step '{unknown[0]}' (steps: {', '.join(STEPS)})")
+    return [s for s in STEPS if s in names]
+
+
+def default_backend_factory(role: str, model: str, config: RunConfig) -> Backend:
+    return create_backend(config.backend.name, model, config.backend)
+
+
+class Backends:
+    """Generator and extender, created on first use; one instance when both use the same model."""
+
+    def __init__(self, run: dict, iteration: dict, config: RunConfig, factory: BackendFactory):
+        # New instructions come from the run's base generator: a checkpoint fine-tuned on long answers
+        # is a worse instruction writer and judge, and the pool should not drift with it.
+        self.models = {"augmenter": run["generator_model"], "generator": iteration["generator_checkpoint"],
+                       "extender": iteration["extender_checkpoint"]}
+        self.config, self.factory, self._made = config, factory, {}
+
+    def get(self, role: str) -> Backend:
+        model = self.models[role]
+        if model not in self._made:
+            self._made[model] = self.factory(role, model, self.config)
+        return self._made[model]
+
+    def close(self) -> None:
+        for backend in self._made.values():
+            backend.close()
+
+
+def planned_iteration(store, run: dict) -> dict:
+    """The iteration `iterate` would work on now: the latest, or the one that training it would open.
+
+    Returns {"idx", "new", "status", "steps_done", "generator", "extender", "config"}; for a new
+    iteration the models are the latest's trained checkpoints (a role not trained keeps its model)
+    and the config is the run's, exactly as `current_iteration` creates it.
+    """
+    latest = store.latest_iteration(run["id"])
+    if latest["status"] != "trained":
+        return {"idx": latest["idx"], "new": False, "status": latest["status"], "steps_done": latest["steps_done"],
+                "generator": latest["generator_checkpoint"], "extender": latest["extender_checkpoint"],
+                "config": latest["config"]}
+    trained = store.iteration_checkpoints(latest["id"])
+    models = {role: trained[role]["path"] if role in trained else latest[f"{role}_checkpoint"]
+              for role in ("generator", "extender")}
+    return {"idx": latest["idx"] + 1, "new": True, "status": "created", "steps_done": [], **models,
+            "config": run["config"], "previous_generator": latest["generator_checkpoint"],
+            "previous_extender": latest["extender_checkpoint"]}
+
+
+def current_iteration(store, run: dict) -> dict:
+    """The iteration `iterate` works on: the latest, or, once that one is trained, a new one that uses
+    the checkpoints trained on it (a role not trained keeps the model it had)."""
+    plan = planned_iteration(store, run)
+    if not plan["new"]:
+        return store.latest_iteration(run["id"])
+    for role in ("generator", "extender"):
+        if plan[role] != plan[f"previous_{role}"] and not Path(plan[role]).exists():
+            raise InputError(f"the {role} checkpoint of iteration {plan['idx'] - 1} is missing on disk: {plan[role]}")
+    return store.create_iteration(run["id"], plan["idx"], plan["generator"], plan["extender"], plan["config"])
+
+
+def iteration_config(iteration: dict, n_instructions: int | None) -> RunConfig:
+    """The iteration's config snapshot, with an optional new instruction target."""
+    data = iteration["config"]
+    if n_instructions is not None:
+        data = merge(data, {"augment": {"n_instructions": n_instructions}})
+    return RunConfig.from_dict(data)
+
+
+def run_iteration(store, run: dict, iteration: dict, steps: list[str], reporter: Reporter | None = None,
+                  n_instructions: int | None = None, factory: BackendFactory = default_backend_factory) -> dict:
+    """Run `steps` of the iteration; returns the refreshed iteration row."""
+    reporter = reporter or Reporter()
+    config = iteration_config(iteration, n_instructions)
+    store.update_iteration(iteration["id"], status="running", config=config.to_dict())
+    backends = Backends(run, iteration, config, factory)
+    try:
+        for step in steps:
+            reporter.log(f"step {step} started")
+            if step == "augment":
+                run_augment(store, run, iteration, backends.get("augmenter"), config, reporter)
+            elif step == "generate":
+                run_generate(store, run, iteration, backends.get("generator"), config, reporter)
+            elif step == "expand":
+                run_expand(store, run, iteration, backends.get("extender"), config, reporter)
+            else:
+                run_filter(store, run, iteration, config, reporter)
+            store.mark_step_done(iteration["id"], step)
+            reporter.log(f"step {step} done")
+    finally:
+        backends.close()
+        # Whatever happened, the stored work stands: the iteration is ready for review or can be resumed.
+        done = store.iteration_by_id(iteration["id"])["steps_done"]
+        status = "review" if all(s in done for s in STEPS) else "created"
+        store.update_iteration(iteration["id"], status=status, stats=collect_stats(store, iteration["id"]))
+    return store.iteration_by_id(iteration["id"])
+
+
+def collect_stats(store, iteration_id: int) -> dict:
+    """Counts of every gate's rejections and of every sample status, derived from stored rows."""
+    return {
+        "instructions": store.instruction_counts(iteration_id),
+        "samples": store.sample_status_counts(iteration_id),
+        "rejections": store.rejection_counts(iteration_id),
+    }

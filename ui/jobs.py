@@ -1,0 +1,120 @@
+"""How the dashboard shows long work: a job as one line (stage progress, or a trainer's metrics), its last log
+line, what the worker knows before a job row exists, the table of recent jobs, and durations. Plain functions
+of job rows and the worker's state; every tab formats its jobs through these.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+
+from selflengthen.jobs.progress import job_progress
+from ui.common import md_escape
+
+
+def launch_lines(state: dict, label: str, job: dict | None, starting: str, what: str) -> list[str]:
+    """What the worker knows that the job row cannot yet: the command of `label` still starting (no running
+    job yet), or its failure before the job existed (an error the job row does not already show)."""
+    if state["label"] != label:
+        return []
+    lines = []
+    if state["running"] and (job is None or job["status"] != "running"):
+        lines.append(starting)
+    if state["error"] and (job is None or state["error"] not in (job["error"] or "")):
+        lines.append(f"The last {what} command failed: {md_escape(state['error'])}")
+    return lines
+
+
+def format_seconds(seconds: float | None) -> str:
+    """A short duration for progress lines.
+
+    >>> [format_seconds(s) for s in (None, 42, 125, 7300)]
+    ['-', '42 s', '2 min 5 s', '2 h 1 min']
+    """
+    if seconds is None:
+        return "-"
+    seconds = int(round(seconds))
+    if seconds < 60:
+        return f"{seconds} s"
+    if seconds < 3600:
+        return f"{seconds // 60} min {seconds % 60} s"
+    return f"{seconds // 3600} h {seconds % 3600 // 60} min"
+
+
+JOB_COLUMNS = ["id", "kind", "status", "stage", "done/total", "started", "finished", "error"]
+
+
+RECENT_JOBS = 20
+
+
+# -- progress --------------------------------------------------------------------------------------
+def job_line(job: dict, now: datetime | None = None) -> str:
+    """'job 7 · iterate · running · stage expand 12/32 (38 %) · elapsed 20 s · ETA 33 s'."""
+    progress = job_progress(job, now)
+    status = job["status"] + (" (cancel requested)" if job["cancel_requested"] and job["status"] == "running" else "")
+    parts = [f"job {job['id']}", job["kind"], status]
+    if progress["stage"]:
+        percent = f" ({progress['percent']} %)" if progress["percent"] is not None else ""
+        parts.append(f"stage {progress['stage']} {progress['done']}/{progress['total']}{percent}")
+    parts.append(f"elapsed {format_seconds(progress['elapsed'])}")
+    if job["status"] == "running":
+        parts.append(f"ETA {format_seconds(progress['eta'])}")
+    if job["error"]:
+        parts.append(f"error: {job['error']}")
+    return " · ".join(parts)
+
+
+def job_rows(store, run_name: str | None) -> list[list]:
+    """The run's most recent jobs, newest first."""
+    run = store.get_run(run_name) if run_name else None
+    if run is None:
+        return []
+    jobs = store.list_jobs(run["id"])[-RECENT_JOBS:][::-1]
+    return [[j["id"], j["kind"], j["status"], j["stage"], f"{j['done']}/{j['total']}", stamp(j["started_at"]),
+             stamp(j["finished_at"]), j["error"] or ""] for j in jobs]
+
+
+def stamp(value: str | None) -> str:
+    return value[:19].replace("T", " ") if value else ""
+
+
+def chain_line(state: dict, label: str) -> str:
+    """The worker's chain of commands called `label`: which command runs, or where it stopped."""
+    if state["label"] != label or not state["commands"]:
+        return ""
+    step = f"step {state['step'] + 1} of {state['steps']}"
+    if state["running"]:
+        return f"Running {step}: `{state['command']}`"
+    if state["error"]:
+        return f"**Stopped at {step}:** {state['error']}"
+    return f"Finished ({state['steps']} command{'s' if state['steps'] > 1 else ''})."
+
+
+def training_line(job: dict) -> str:
+    """'generator · running · step 3/8 (38%) · loss 2.1 · eval loss 2.3 · 40 tokens/s · ETA 12 s'."""
+    metrics = json.loads(job.get("metrics") or "{}")
+    parts = [f"**{job['kind'].split(':', 1)[-1]}** (job {job['id']})", job["status"]]
+    if job["total"]:
+        parts.append(f"step {job['done']}/{job['total']} ({job['done'] / job['total']:.0%})")
+    for key, label in (("train_loss", "loss"), ("eval_loss", "eval loss"), ("learning_rate", "lr")):
+        if metrics.get(key) is not None:
+            parts.append(f"{label} {metrics[key]:.4g}")
+    if metrics.get("tokens_per_second"):
+        parts.append(f"{metrics['tokens_per_second']:.0f} tokens/s")
+    if job["status"] == "running":
+        parts.append(f"ETA {format_seconds(metrics.get('eta_seconds'))}")
+    if job["error"]:
+        parts.append(f"error: {job['error']}")
+    return " · ".join(parts)
+
+
+def last_log_line(job: dict) -> str | None:
+    """The newest line of a running job's log as inline code (a backtick in it becomes a quote), else None.
+
+    >>> last_log_line({"status": "running", "log": "12:00:01 step generate started\\n12:00:09 `x` done\\n"})
+    "`12:00:09 'x' done`"
+    """
+    lines = (job["log"] or "").strip().splitlines()
+    if job["status"] != "running" or not lines:
+        return None
+    return "`" + lines[-1].replace("`", "'") + "`"
