@@ -16,9 +16,8 @@ from functools import partial
 from pathlib import Path
 
 from common import median, report, timed
-from storage_record import fresh_store, record, sample_rows
-
 from selflengthen.export.writer import FORMATS, export_dataset
+from storage_record import fresh_store, record, sample_rows
 
 OUTPUTS = ("jsonl", "parquet")
 

@@ -24,7 +24,6 @@ import time
 from pathlib import Path
 
 from common import demo_model, median, report, timed
-
 from selflengthen.backends import Backend, create_backend
 from selflengthen.config import preset_config
 from selflengthen.demo.corpus import make_instruction

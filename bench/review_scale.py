@@ -17,7 +17,6 @@ import time
 from pathlib import Path
 
 from common import report
-
 from storage import Store
 from ui import review_handlers as review
 from ui.common import Studio

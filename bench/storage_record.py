@@ -18,7 +18,6 @@ import time
 from pathlib import Path
 
 from common import median, report
-
 from storage import Store
 
 VOCABULARY = ["river", "stone", "light", "city", "market", "winter", "harbour", "story", "engine", "garden"]

@@ -24,10 +24,9 @@ from itertools import pairwise
 from pathlib import Path
 
 from common import demo_model, median, report
-
 from selflengthen.demo.corpus import make_instruction, make_response
-from selflengthen.training.data import generator_rows
 from selflengthen.training.config import train_preset
+from selflengthen.training.data import generator_rows
 
 
 def training_rows(n: int, seed: int = 0) -> list[dict]:

@@ -11,9 +11,9 @@ import dataclasses
 import json
 import math
 import types
-from pathlib import Path
 import typing
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from selflengthen.errors import ConfigError, InputError
 from selflengthen.inputs import parse_json_object

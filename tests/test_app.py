@@ -6,10 +6,9 @@ import re
 import pytest
 from gradio_client import Client
 
+import app
 from scripted import reviewed_run
 from storage import Store
-
-import app
 
 
 @pytest.fixture

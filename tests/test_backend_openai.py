@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from servers import free_port, wait_until_up
 from selflengthen.backends import GenerationParams, Prompt, create_backend
 from selflengthen.config import BackendConfig
 from selflengthen.errors import BackendError
+from servers import free_port, wait_until_up
 
 pytestmark = pytest.mark.slow  # real servers, subprocesses or models
 

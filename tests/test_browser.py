@@ -19,8 +19,8 @@ import pytest
 
 from paths import ROOT
 from scripted import make_responder, reviewed_run
-from servers import free_port, wait_until_up
 from selflengthen.backends.fake import ScriptedBackend
+from servers import free_port, wait_until_up
 from storage import Store
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"

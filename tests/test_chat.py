@@ -4,10 +4,10 @@ import json
 
 import pytest
 
+from commands import cli
+from selflengthen.errors import BackendError, InputError
 from selflengthen.training import chat
 from selflengthen.training.chat import chat_reply, model_and_adapter
-from selflengthen.errors import BackendError, InputError
-from commands import cli
 
 HI = [{"role": "user", "content": "Write an essay about tea."}]
 

@@ -11,11 +11,11 @@ import pytest
 
 from paths import ROOT
 from scripted import scripted_backend
-from selflengthen.evaluation.compare import parse_iteration_pair, run_compare_job
 from selflengthen.config import preset_config
 from selflengthen.errors import InputError, SelfLengthenError
-from studios import studio_for
+from selflengthen.evaluation.compare import parse_iteration_pair, run_compare_job
 from storage import Store, StoreError
+from studios import studio_for
 from ui import compare as tab
 
 INSTRUCTION = "Write about <b>the sea</b> & its tides."

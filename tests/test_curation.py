@@ -7,11 +7,11 @@ import pytest
 
 from scripted import reviewed_run
 from selflengthen.curation.agreement import Agreement, cohen_kappa, curator_agreement, fleiss_kappa
+from selflengthen.curation.decisions import conflict_message
+from selflengthen.curation.display import gate_rows, headline, progress_line, word_diff, word_tokens
 from selflengthen.curation.filters import ReviewFilter
 from selflengthen.curation.rules import (
     check_reasons, effective_decision, latest_per_curator, needs_decision, reason_for_gate, suggested_verdict)
-from selflengthen.curation.decisions import conflict_message
-from selflengthen.curation.display import gate_rows, headline, progress_line, word_diff, word_tokens
 from selflengthen.errors import InputError
 
 

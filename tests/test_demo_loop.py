@@ -8,9 +8,9 @@ import sys
 
 import pytest
 
+from commands import cli
 from paths import ROOT, SEEDS_EN
 from servers import kill_when
-from commands import cli
 
 pytestmark = pytest.mark.slow
 N_INSTRUCTIONS = 14  # 10 seeds + 4 augmented

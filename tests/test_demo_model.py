@@ -17,9 +17,9 @@ import pytest
 from paths import SEEDS_EN
 from selflengthen.demo import corpus as demo_corpus
 from selflengthen.demo.model import CHAT_TEMPLATE, build_demo_model, build_tokenizer, render_chatml_prompt
+from selflengthen.method.augment import build_judge_prompt, build_new_instruction_prompt, parse_new_instruction
 from selflengthen.method.expand import build_expand_prompt, join_stage2, stage2_prefill
 from selflengthen.method.gates import ends_with_punctuation, repeated_ngram
-from selflengthen.method.augment import build_judge_prompt, build_new_instruction_prompt, parse_new_instruction
 from selflengthen.method.generate import build_response_prompt
 from selflengthen.method.split import split_halves
 from selflengthen.method.words import count_words

@@ -3,8 +3,8 @@
 import pytest
 
 from selflengthen.errors import InputError
-from selflengthen.evaluation.metrics import score_response, sl_score, summarize, target_length
 from selflengthen.evaluation.judge import DIMENSIONS
+from selflengthen.evaluation.metrics import score_response, sl_score, summarize, target_length
 
 
 @pytest.mark.parametrize("words, target, expected", [

@@ -11,14 +11,14 @@ import pytest
 from paths import ROOT
 from selflengthen.backends.base import Completion
 from selflengthen.backends.fake import ScriptedBackend
-from selflengthen.evaluation.benchmark import BUNDLED_LONGEN, load_benchmark
 from selflengthen.config import preset_config
 from selflengthen.errors import InputError, SelfLengthenError
-from selflengthen.evaluation.metrics import summarize
+from selflengthen.evaluation.benchmark import BUNDLED_LONGEN, load_benchmark
 from selflengthen.evaluation.job import eval_command, eval_model, format_summary, judge_settings, run_eval_job
 from selflengthen.evaluation.judge import DIMENSIONS
-from selflengthen.stages.common import derive_seed
+from selflengthen.evaluation.metrics import summarize
 from selflengthen.method.words import count_words
+from selflengthen.stages.common import derive_seed
 from storage import Store, StoreError
 
 # sha256 of the bundled LonGen's canonical items: changes only if the benchmark itself changes.

@@ -10,8 +10,8 @@ import pytest
 
 from paths import LONGEN
 from selflengthen.config import preset_config
-from studios import studio_for
 from storage import Store
+from studios import studio_for
 from ui import eval_charts as charts
 from ui import evaluate as tab
 from ui.common import Studio

@@ -11,12 +11,12 @@ import yaml
 
 from curated import EDIT, accepted_by_iteration, curated_store, siblings, snapshot_names
 from selflengthen.errors import InputError
-from selflengthen.method.expand import build_expand_prompt
-from selflengthen.export.writer import FORMATS, OUTPUTS, export_command, export_dataset, export_rows, parse_iterations
 from selflengthen.export.formats import PROVENANCE_KEYS, word_stats
+from selflengthen.export.writer import FORMATS, OUTPUTS, export_command, export_dataset, export_rows, parse_iterations
+from selflengthen.jobs.commands import shown
+from selflengthen.method.expand import build_expand_prompt
 from selflengthen.method.generate import build_response_prompt
 from selflengthen.method.words import count_words
-from selflengthen.jobs.commands import shown
 
 DATA_COLUMNS = {"messages": ["messages"], "prompt-completion": ["prompt", "completion"],
                 "alpaca": ["instruction", "input", "output"], "sharegpt": ["conversations"],

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from curated import curated_store, siblings, snapshot, snapshot_names
-from selflengthen.export import writer as export
 from selflengthen.errors import InputError, SelfLengthenError
+from selflengthen.export import writer as export
 from selflengthen.export.writer import export_dataset, export_rows, resolve_export_dir
 
 

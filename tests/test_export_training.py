@@ -12,8 +12,8 @@ import sys
 
 import pytest
 
-from paths import ROOT
 from curated import curated_store
+from paths import ROOT
 from selflengthen.export.writer import export_dataset
 
 

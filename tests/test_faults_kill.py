@@ -12,13 +12,13 @@ from contextlib import closing
 
 import pytest
 
-from paths import ROOT, SEEDS_EN
+from commands import cli
 from curated import siblings, snapshot, snapshot_names
+from paths import ROOT, SEEDS_EN
 from seeded import accepted_run, expanded_run
 from selflengthen.evaluation.job import run_eval_job
 from servers import kill_when
 from storage import Store
-from commands import cli
 
 pytestmark = pytest.mark.slow  # real servers, subprocesses or models
 

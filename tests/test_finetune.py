@@ -4,16 +4,16 @@ import json
 
 import pytest
 
+from commands import cli
 from paths import SEEDS_EN
 from scripted import scripted_backend
 from selflengthen.config import preset_config
+from selflengthen.curation.decisions import review
 from selflengthen.errors import InputError
-from selflengthen.training.job import parse_roles, run_train_job, training_dir
 from selflengthen.jobs.runner import run_iterate_job
 from selflengthen.stages.pipeline import current_iteration, default_backend_factory
-from selflengthen.curation.decisions import review
+from selflengthen.training.job import parse_roles, run_train_job, training_dir
 from storage import Store, StoreError
-from commands import cli
 
 SEEDS = [{"text": "Write an essay about the sea and its tides.", "language": "en"},
          {"text": "Explain how cities grow over the centuries.", "language": "en"}]

@@ -11,15 +11,15 @@ import math
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from selflengthen.evaluation.benchmark import check_item
 from selflengthen.errors import SelfLengthenError
-from selflengthen.method.gates import check_text, ends_with_punctuation, repeated_ngram, sentence_breaks
-from selflengthen.method.augment import parse_judgement, parse_new_instruction
+from selflengthen.evaluation.benchmark import check_item
 from selflengthen.evaluation.judge import DIMENSIONS, JudgeParseError, parse_judge_output
 from selflengthen.evaluation.longen import TYPES, constraint_numbers, length_score, parse_constraint, score_items
-from selflengthen.runs.seeds import LANGUAGES, Seed, parse_json_seed, parse_seed_text
+from selflengthen.method.augment import parse_judgement, parse_new_instruction
+from selflengthen.method.gates import check_text, ends_with_punctuation, repeated_ngram, sentence_breaks
 from selflengthen.method.split import split_halves
 from selflengthen.method.words import count_words, detect_language, split_words
+from selflengthen.runs.seeds import LANGUAGES, Seed, parse_json_seed, parse_seed_text
 
 settings.register_profile("fuzz", max_examples=200, deadline=None, database=None)  # no .hypothesis folder
 settings.load_profile("fuzz")

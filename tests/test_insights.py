@@ -5,15 +5,14 @@ import json
 import pytest
 from gradio_client import Client
 
+import app
 from scripted import scripted_backend
-from selflengthen.runs import insights
 from selflengthen.config import preset_config
+from selflengthen.runs import insights
 from selflengthen.stages.pipeline import STEPS, run_iteration
 from storage import Store
 from studios import studio_for
 from ui.insights import FIGURES, insights_view, reasons_figure
-
-import app
 
 XSS_REASON = "<img src=x onerror=alert(1)>"
 

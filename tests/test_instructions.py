@@ -5,10 +5,10 @@ import random
 import pytest
 from rouge_score import rouge_scorer
 
-from selflengthen.method.rouge import NearDuplicateIndex, RougeTokenizer
 from selflengthen.method.augment import (
     build_judge_prompt, build_new_instruction_prompt, parse_judgement, parse_new_instruction)
 from selflengthen.method.generate import build_response_prompt
+from selflengthen.method.rouge import NearDuplicateIndex, RougeTokenizer
 
 
 @pytest.mark.parametrize("reply, expected", [

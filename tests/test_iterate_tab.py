@@ -12,8 +12,8 @@ import pytest
 from selflengthen.config import preset_config
 from selflengthen.jobs.preflight import blocking, disk_check, planned_iteration, run_preflight
 from selflengthen.jobs.progress import job_progress
-from studios import studio_for
 from storage import Store
+from studios import studio_for
 from ui.common import Studio
 from ui.iterate import (cancel_iteration, iterate_command, iterate_preview, iterate_progress, parse_n_instructions,
                         start_iteration)

@@ -6,9 +6,9 @@ from scripted import make_responder, scripted_backend
 from selflengthen.backends.base import Completion
 from selflengthen.backends.fake import ScriptedBackend
 from selflengthen.config import preset_config
+from selflengthen.runs.status import run_status
 from selflengthen.stages.pipeline import STEPS, run_iteration
 from selflengthen.stages.reporter import Cancelled, Reporter
-from selflengthen.runs.status import run_status
 from storage import Store
 
 SEEDS = [{"text": "Write an essay about the sea and its tides.", "language": "en"},

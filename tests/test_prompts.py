@@ -4,8 +4,8 @@ import pytest
 
 from selflengthen.backends.chat import render_prompt
 from selflengthen.method.expand import build_expand_prompt, join_stage2, stage2_prefill
-from selflengthen.method.split import split_halves
 from selflengthen.method.expand import EXPAND
+from selflengthen.method.split import split_halves
 
 TEXT = "The harbor wakes early.\n\nBoats leave at dawn.\n\nBy noon the market is full.\n\nEvening is quiet."
 

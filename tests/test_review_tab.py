@@ -6,13 +6,12 @@ from types import SimpleNamespace
 import pytest
 from gradio_client import Client
 
+import app
 from scripted import reviewed_run
 from storage import StoreError
 from studios import studio_for
 from ui import review_handlers as review
 from ui.hotkeys import HEAD, KEYS
-
-import app
 
 XSS = "<script>alert(1)</script><img src=x onerror=alert(2)>"
 

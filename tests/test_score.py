@@ -4,10 +4,10 @@ import json
 
 import pytest
 
+from paths import LONGEN
 from selflengthen.errors import InputError
 from selflengthen.evaluation.longen import (
     constraint_direction, constraint_numbers, length_score, load_scored_file, parse_constraint, score_items)
-from paths import LONGEN
 
 
 

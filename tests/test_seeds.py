@@ -4,11 +4,11 @@ import json
 import time
 
 import pytest
-from paths import DATA
 
+from paths import DATA
 from selflengthen.errors import InputError
-from selflengthen.runs.seeds import MAX_LINE_BYTES, Seed, load_seeds, parse_seed_text
 from selflengthen.inputs import read_lines
+from selflengthen.runs.seeds import MAX_LINE_BYTES, Seed, load_seeds, parse_seed_text
 
 
 @pytest.mark.parametrize("name, language", [("seeds_en.jsonl", "en"), ("seeds_zh.jsonl", "zh")])

@@ -6,8 +6,8 @@ from paths import SEEDS_EN
 from selflengthen.backends.hf import TransformersBackend
 from selflengthen.config import preset_config
 from selflengthen.method.gates import check_text, passed
-from selflengthen.stages.pipeline import default_backend_factory, run_iteration
 from selflengthen.runs.seeds import load_seeds
+from selflengthen.stages.pipeline import default_backend_factory, run_iteration
 from storage import Store
 
 pytestmark = pytest.mark.slow

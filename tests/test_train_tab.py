@@ -8,12 +8,12 @@ import gradio as gr
 import pytest
 from gradio_client import Client
 
-from selflengthen.training import chat
+from curated import make_store_with_accepted_samples
 from selflengthen.config import BackendConfig, preset_config
 from selflengthen.errors import ConfigError
+from selflengthen.training import chat
 from selflengthen.training.config import TrainConfig, train_preset
 from storage import Store
-from curated import make_store_with_accepted_samples
 from studios import studio_for
 from ui import chat as try_it
 from ui import train

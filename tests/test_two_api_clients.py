@@ -10,10 +10,9 @@ import threading
 import pytest
 from gradio_client import Client
 
+import app
 from scripted import reviewed_run
 from storage import Store
-
-import app
 
 pytestmark = pytest.mark.slow  # real servers, subprocesses or models
 

@@ -5,9 +5,9 @@ import sys
 import pytest
 
 from selflengthen.errors import InputError
-from ui.worker import Worker
 from selflengthen.jobs.commands import cli_command, shown
 from storage import Store
+from ui.worker import Worker
 
 
 def python(code: str) -> list[str]:

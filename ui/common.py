@@ -11,6 +11,7 @@ from pathlib import Path
 import gradio as gr
 
 from selflengthen.errors import InputError
+from selflengthen.shapes import Store
 from ui.worker import Worker
 
 
@@ -29,7 +30,7 @@ def user_of(request: gr.Request | None) -> str:
     return (getattr(request, "username", None) or "") if request is not None else ""
 
 
-def run_names(store) -> list[str]:
+def run_names(store: Store) -> list[str]:
     return [r["name"] for r in store.list_runs()]
 
 

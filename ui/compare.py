@@ -12,9 +12,10 @@ from functools import partial
 import gradio as gr
 import pandas as pd
 
-from selflengthen.evaluation.compare import check_instruction, compare_command, parse_iteration_pair
 from selflengthen.errors import InputError, SelfLengthenError
+from selflengthen.evaluation.compare import check_instruction, compare_command, parse_iteration_pair
 from selflengthen.jobs.commands import shown
+from selflengthen.shapes import Store
 from ui.common import optional_whole
 from ui.jobs import last_log_line, launch_lines
 
@@ -23,12 +24,12 @@ POOL_CHOICES = 500  # instructions offered in the picker; any other text can be 
 POLL_SECONDS = 2.0
 
 
-def iteration_indexes(store, run_name: str | None) -> list[int]:
+def iteration_indexes(store: Store, run_name: str | None) -> list[int]:
     run = store.get_run(run_name) if run_name else None
     return [it["idx"] for it in store.list_iterations(run["id"])] if run else []
 
 
-def instruction_texts(store, run_name: str | None) -> list[str]:
+def instruction_texts(store: Store, run_name: str | None) -> list[str]:
     run = store.get_run(run_name) if run_name else None
     return [i["text"] for i in store.instruction_pool(run["id"])[:POOL_CHOICES]] if run else []
 
@@ -40,7 +41,7 @@ def same_iteration_notice(a, b) -> str:
     return f"**Pick two different iterations**: both sides are iteration {int(a)}."
 
 
-def history_rows(store, run_name: str | None) -> pd.DataFrame:
+def history_rows(store: Store, run_name: str | None) -> pd.DataFrame:
     """Past comparisons of the run, newest first (instruction shortened; the full text shows on click)."""
     run = store.get_run(run_name) if run_name else None
     rows = store.list_comparisons(run["id"]) if run else []
@@ -54,7 +55,7 @@ def _shorten(text: str, limit: int = 100) -> str:
     return text if len(text) <= limit else text[:limit - 1] + "…"
 
 
-def picker_updates(store, run_name: str | None, a=None, b=None, instruction=None, max_new_tokens=None) -> tuple:
+def picker_updates(store: Store, run_name: str | None, a=None, b=None, instruction=None, max_new_tokens=None) -> tuple:
     """Updates of the four inputs: the run's iterations (default first and latest) and instruction pool,
     and its token limit; a choice still valid for the run is kept."""
     run = store.get_run(run_name) if run_name else None
@@ -126,7 +127,7 @@ def progress_markdown(studio, run_name: str | None) -> str:
     return "\n\n".join(lines) or "No comparison yet."
 
 
-def comparison_view(store, comparison_id) -> dict:
+def comparison_view(store: Store, comparison_id) -> dict:
     """Labels and texts of one stored comparison (empty when there is none)."""
     row = store.get_comparison(int(comparison_id)) if comparison_id not in (None, "") else None
     if row is None:
@@ -138,7 +139,7 @@ def comparison_view(store, comparison_id) -> dict:
     return {**view, "instruction": row["instruction"]}
 
 
-def show_comparison(store, comparison_id) -> tuple:
+def show_comparison(store: Store, comparison_id) -> tuple:
     """Textbox updates (instruction, A, B) showing one comparison."""
     view = comparison_view(store, comparison_id)
     return (view.get("instruction", ""), gr.update(label=view["label_a"], value=view["text_a"]),

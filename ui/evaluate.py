@@ -16,11 +16,12 @@ from pathlib import Path
 
 import gradio as gr
 
-from selflengthen.evaluation.benchmark import DEFAULT_BENCHMARK, load_benchmark
 from selflengthen.errors import InputError, SelfLengthenError
+from selflengthen.evaluation.benchmark import DEFAULT_BENCHMARK, load_benchmark
 from selflengthen.evaluation.job import eval_command, eval_model
-from selflengthen.stages.pipeline import planned_iteration
 from selflengthen.jobs.commands import shown
+from selflengthen.shapes import Store
+from selflengthen.stages.pipeline import planned_iteration
 from ui import eval_charts as charts
 from ui.common import md_escape, optional_whole
 from ui.jobs import job_line, last_log_line, launch_lines
@@ -66,7 +67,7 @@ def upload_benchmark(studio, upload) -> tuple:
     return f"Benchmark kept: {md_escape(message)}.", gr.update(choices=benchmark_choices(studio), value=path)
 
 
-def iteration_choices(store, run_name: str | None) -> list[int]:
+def iteration_choices(store: Store, run_name: str | None) -> list[int]:
     """The run's iterations, plus the next one once the latest is trained (its checkpoints can be evaluated)."""
     run = store.get_run(run_name) if run_name else None
     if run is None:

@@ -18,6 +18,7 @@ import pandas as pd
 from selflengthen.errors import InputError, SelfLengthenError
 from selflengthen.export.writer import FORMATS, OUTPUTS, export_command, export_dataset, export_rows, resolve_export_dir
 from selflengthen.jobs.commands import shown
+from selflengthen.shapes import Store
 from ui.common import md_code, md_escape
 
 PREVIEW_ROWS = 3
@@ -29,7 +30,7 @@ def export_root(studio) -> Path:
     return Path(studio.db_path).parent / "exports"
 
 
-def iteration_choices(store, run_name: str | None) -> list[int]:
+def iteration_choices(store: Store, run_name: str | None) -> list[int]:
     run = store.get_run(run_name) if run_name else None
     return [it["idx"] for it in store.list_iterations(run["id"])] if run else []
 

@@ -13,10 +13,11 @@ from datetime import datetime
 import gradio as gr
 
 from selflengthen.errors import InputError, SelfLengthenError
-from selflengthen.stages.pipeline import iteration_config, planned_iteration
+from selflengthen.jobs.commands import cli_command, shown
 from selflengthen.jobs.preflight import Check, blocking, run_preflight
 from selflengthen.runs.status import iteration_status
-from selflengthen.jobs.commands import cli_command, shown
+from selflengthen.shapes import Job
+from selflengthen.stages.pipeline import iteration_config, planned_iteration
 from ui.common import md_escape, optional_whole
 from ui.jobs import JOB_COLUMNS, job_line, job_rows
 
@@ -151,7 +152,7 @@ def _worker_chain(worker, run_name: str | None) -> dict | None:
     return worker.state()
 
 
-def _relation(job: dict | None, chain: dict) -> str:
+def _relation(job: Job | None, chain: dict) -> str:
     """When the job row was created relative to the worker's command: none, before, during or after it."""
     if job is None:
         return "none"

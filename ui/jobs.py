@@ -9,10 +9,11 @@ import json
 from datetime import datetime
 
 from selflengthen.jobs.progress import job_progress
+from selflengthen.shapes import Job, Store
 from ui.common import md_escape
 
 
-def launch_lines(state: dict, label: str, job: dict | None, starting: str, what: str) -> list[str]:
+def launch_lines(state: dict, label: str, job: Job | None, starting: str, what: str) -> list[str]:
     """What the worker knows that the job row cannot yet: the command of `label` still starting (no running
     job yet), or its failure before the job existed (an error the job row does not already show)."""
     if state["label"] != label:
@@ -48,7 +49,7 @@ RECENT_JOBS = 20
 
 
 # -- progress --------------------------------------------------------------------------------------
-def job_line(job: dict, now: datetime | None = None) -> str:
+def job_line(job: Job, now: datetime | None = None) -> str:
     """'job 7 · iterate · running · stage expand 12/32 (38 %) · elapsed 20 s · ETA 33 s'."""
     progress = job_progress(job, now)
     status = job["status"] + (" (cancel requested)" if job["cancel_requested"] and job["status"] == "running" else "")
@@ -64,7 +65,7 @@ def job_line(job: dict, now: datetime | None = None) -> str:
     return " · ".join(parts)
 
 
-def job_rows(store, run_name: str | None) -> list[list]:
+def job_rows(store: Store, run_name: str | None) -> list[list]:
     """The run's most recent jobs, newest first."""
     run = store.get_run(run_name) if run_name else None
     if run is None:
@@ -90,7 +91,7 @@ def chain_line(state: dict, label: str) -> str:
     return f"Finished ({state['steps']} command{'s' if state['steps'] > 1 else ''})."
 
 
-def training_line(job: dict) -> str:
+def training_line(job: Job) -> str:
     """'generator · running · step 3/8 (38%) · loss 2.1 · eval loss 2.3 · 40 tokens/s · ETA 12 s'."""
     metrics = json.loads(job.get("metrics") or "{}")
     parts = [f"**{job['kind'].split(':', 1)[-1]}** (job {job['id']})", job["status"]]
@@ -108,7 +109,7 @@ def training_line(job: dict) -> str:
     return " · ".join(parts)
 
 
-def last_log_line(job: dict) -> str | None:
+def last_log_line(job: Job) -> str | None:
     """The newest line of a running job's log as inline code (a backtick in it becomes a quote), else None.
 
     >>> last_log_line({"status": "running", "log": "12:00:01 step generate started\\n12:00:09 `x` done\\n"})

@@ -12,6 +12,7 @@ from selflengthen.curation.agreement import curator_agreement
 from selflengthen.curation.filters import ReviewFilter
 from selflengthen.curation.rules import check_reasons, final_text, latest_edit
 from selflengthen.errors import InputError, SelfLengthenError
+from selflengthen.shapes import Iteration, Run, Store
 from ui.common import user_of
 from ui.review_view import (
     VIEW_FIELDS,
@@ -38,7 +39,7 @@ NO_GUIDELINES = "*No guidelines yet for this run: write them under Curation sett
 
 # -- navigation -------------------------------------------------------------------------------------------
 
-def _overlap(store, run_name: str | None) -> int:
+def _overlap(store: Store, run_name: str | None) -> int:
     return int(store.require_run(run_name)["overlap"] or 1)
 
 
@@ -87,8 +88,8 @@ def show_diff(studio, cursor: dict, diff_on: bool) -> dict:
 
 # -- decisions --------------------------------------------------------------------------------------------
 
-def _decide(store, run_name: str, ids: list[int], cursor: dict, diff_on: bool, user: str, verdict: str, done: str,
-            **decision):
+def _decide(store: Store, run_name: str, ids: list[int], cursor: dict, diff_on: bool, user: str, verdict: str,
+            done: str, **decision):
     """Record this curator's verdict on the open sample (the decision service checks it against what the curator
     saw: `seen_id`), then move on to the next sample needing one.
 
@@ -185,7 +186,7 @@ def _bulk_hidden(message: str = "") -> tuple:
     return {}, message, gr.update(visible=False), gr.update(visible=False)
 
 
-def ask_bulk(store, ids: list[int], verdict: str, reasons=()) -> tuple:
+def ask_bulk(store: Store, ids: list[int], verdict: str, reasons=()) -> tuple:
     """The confirmation of a bulk action on every filtered sample, with the count and how many standing
     verdicts it would replace (a curator's reject is never overturned without being told); nothing is recorded."""
     if not ids:
@@ -205,7 +206,7 @@ def ask_bulk(store, ids: list[int], verdict: str, reasons=()) -> tuple:
             gr.update(visible=True), gr.update(visible=True))
 
 
-def replaced_verdicts(store, ids: list[int], verdict: str) -> int:
+def replaced_verdicts(store: Store, ids: list[int], verdict: str) -> int:
     """How many of the samples have a standing verdict other than `verdict`."""
     sample = store.get_sample(ids[0])
     standing = store.current_decisions(sample["iteration_id"]) if sample else {}
@@ -246,7 +247,7 @@ def confirm_bulk(studio, run_name: str, ids: list[int], cursor: dict, bulk: dict
 
 # -- loading a run, an iteration, a filter ----------------------------------------------------------------------
 
-def agreement_text(store, iteration: dict) -> str:
+def agreement_text(store: Store, iteration: Iteration) -> str:
     """How far apart the iteration's curators are (each curator's latest standing verdict per sample)."""
     agreement = curator_agreement(store.curator_verdicts(iteration["id"]))
     return md_text(f"Agreement in iteration {iteration['idx']}: {agreement}")
@@ -259,12 +260,12 @@ def _filters_reset(choices: dict) -> dict:
             **{name: None for name in ("min_words", "max_words", "min_growth", "max_growth")}}
 
 
-def _first_view(store, run: dict, ids: list[int], cursor: dict, diff_on: bool, user: str, message: str = ""):
+def _first_view(store: Store, run: Run, ids: list[int], cursor: dict, diff_on: bool, user: str, message: str = ""):
     found = store.next_needing_decision(ids, 0, user, int(run["overlap"] or 1))
     return show_view(store, ids, {**recounted(store, cursor), "position": found or 0}, diff_on, message)
 
 
-def _loaded(store, run: dict | None, iteration: dict | None, diff_on: bool, user: str) -> tuple:
+def _loaded(store: Store, run: Run | None, iteration: Iteration | None, diff_on: bool, user: str) -> tuple:
     """LOAD_FIELDS outputs for one iteration of a run (filters reset), or empty ones without a run."""
     if run is None or iteration is None:
         values = {"iteration": gr.update(choices=[], value=None), **_filters_reset({"gates": [], "languages": []}),

@@ -16,6 +16,7 @@ from selflengthen.curation.display import gate_rows, headline, progress_line, wo
 from selflengthen.curation.rules import final_text, latest_edit, suggested_verdict
 from selflengthen.errors import SelfLengthenError
 from selflengthen.method.words import count_words
+from selflengthen.shapes import Sample, Store
 
 PAGE_ROWS = 100
 RECOUNT_SECONDS = 15  # progress is adjusted by this curator's own actions, recounted from the store this often
@@ -40,7 +41,7 @@ def new_cursor(iteration_id: int | None = None, latest_id: int | None = None, ru
             "seen_id": 0, "undo": [], "total": 0, "counts": {}, "counted_at": 0.0}
 
 
-def recounted(store, cursor: dict) -> dict:
+def recounted(store: Store, cursor: dict) -> dict:
     iteration_id = cursor["iteration_id"]
     if iteration_id is None:
         return cursor
@@ -63,7 +64,7 @@ def _labelled(text: str | None, label: str, **extra) -> dict:
     return gr.update(value=text or "", label=f"{label} · {count_words(text or '')} words", **extra)
 
 
-def diff_view(sample: dict, diff_on: bool) -> dict:
+def diff_view(sample: Sample, diff_on: bool) -> dict:
     if not diff_on:
         return gr.update(visible=False)
     if not sample["final_expansion"]:
@@ -73,7 +74,7 @@ def diff_view(sample: dict, diff_on: bool) -> dict:
                      label="Initial → final, word by word")
 
 
-def _page(store, ids: list[int], position: int) -> dict:
+def _page(store: Store, ids: list[int], position: int) -> dict:
     """The list page holding `position`: PAGE_ROWS rows with each sample's effective verdict."""
     start = position // PAGE_ROWS * PAGE_ROWS
     page_ids = ids[start:start + PAGE_ROWS]
@@ -82,7 +83,7 @@ def _page(store, ids: list[int], position: int) -> dict:
     return gr.update(value=pd.DataFrame(rows, columns=LIST_HEADERS), label=label if ids else "No sample matches")
 
 
-def _texts(sample: dict, keep_inputs: bool) -> dict:
+def _texts(sample: Sample, keep_inputs: bool) -> dict:
     """The sample's texts; the final one is what training would use: the latest edit, else the final
     expansion, else the initial response."""
     edit = latest_edit(sample["history"])
@@ -106,7 +107,7 @@ def blank_view(cursor: dict, message: str) -> tuple:
     return tuple(empty.get(f, "") for f in VIEW_FIELDS)
 
 
-def show_view(store, ids: list[int], cursor: dict, diff_on: bool, message: str = "", keep_inputs: bool = False):
+def show_view(store: Store, ids: list[int], cursor: dict, diff_on: bool, message: str = "", keep_inputs: bool = False):
     """Every VIEW_FIELDS output for the sample at cursor["position"] of `ids`.
 
     keep_inputs leaves the reasons, the note and the final text as the curator left them (after a conflict

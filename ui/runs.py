@@ -13,13 +13,14 @@ from pathlib import Path
 
 import gradio as gr
 
-from selflengthen.config import BACKEND_NAMES, PRESETS, RunConfig, merge, preset_config
-from selflengthen.inputs import parse_json_object
-from selflengthen.errors import ConfigError, InputError, SelfLengthenError
 from selflengthen.backends.models import check_model
-from selflengthen.runs.status import run_status
-from selflengthen.runs.seeds import Seed, parse_seed_text
+from selflengthen.config import BACKEND_NAMES, PRESETS, RunConfig, merge, preset_config
+from selflengthen.errors import ConfigError, InputError, SelfLengthenError
+from selflengthen.inputs import parse_json_object
 from selflengthen.jobs.commands import cli_command, shown
+from selflengthen.runs.seeds import Seed, parse_seed_text
+from selflengthen.runs.status import run_status
+from selflengthen.shapes import Store
 from storage import StoreError
 from ui.common import md_escape, run_names
 
@@ -31,7 +32,7 @@ STATUS_COLUMNS = ["index", "status", "instructions", "samples", "passed", "accep
                   "initial_words_mean", "final_words_mean"]
 SAMPLE_COLUMNS = ["id", "status", "initial_words", "final_words", "growth", "rounds", "reject_reason"]
 # -- run list, status and samples ------------------------------------------------------------------
-def run_list_rows(store) -> list[list]:
+def run_list_rows(store: Store) -> list[list]:
     """One row per run: name, preset, backend, generator, iteration count, latest status, creation time."""
     live = {job["run_id"] for job in store.live_jobs()}
     rows = []
@@ -45,7 +46,7 @@ def run_list_rows(store) -> list[list]:
     return rows
 
 
-def status_rows(store, run_name: str | None) -> list[list]:
+def status_rows(store: Store, run_name: str | None) -> list[list]:
     """The selected run's iterations (what `status` prints)."""
     run = store.get_run(run_name) if run_name else None
     if run is None:
@@ -53,7 +54,7 @@ def status_rows(store, run_name: str | None) -> list[list]:
     return [[it[c] for c in STATUS_COLUMNS] for it in run_status(store, run)["iterations"]]
 
 
-def sample_rows(store, run_name: str | None) -> list[list]:
+def sample_rows(store: Store, run_name: str | None) -> list[list]:
     """The latest iteration's samples, one row each."""
     run = store.get_run(run_name) if run_name else None
     iteration = store.latest_iteration(run["id"]) if run else None
@@ -191,7 +192,7 @@ def create_run(studio, name: str, generator: str, extender: str, backend: str, p
     return message, run_list_rows(store), picker, gr.update(choices=run_names(store), value=name)
 
 
-def _run_name(store, name: str | None) -> str:
+def _run_name(store: Store, name: str | None) -> str:
     name = (name or "").strip()
     if not name:
         raise InputError("give the run a name")

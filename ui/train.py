@@ -15,14 +15,15 @@ from pathlib import Path
 
 import gradio as gr
 
-from selflengthen.training import chat
 from selflengthen.errors import ConfigError, InputError, SelfLengthenError
-from selflengthen.training.job import parse_roles, training_dir
-from selflengthen.training.config import TrainConfig, train_preset
 from selflengthen.jobs.commands import cli_command, shown
+from selflengthen.shapes import Iteration, Job, Run, Store
+from selflengthen.training import chat
+from selflengthen.training.config import TrainConfig, train_preset
+from selflengthen.training.job import parse_roles, training_dir
 from ui import chat as try_it
-from ui.jobs import chain_line, training_line
 from ui.forms import build_form, form_values, read_form, save_changes
+from ui.jobs import chain_line, training_line
 
 ROLE_CHOICES = ["both", "generator", "extender"]
 BASIC_FIELDS = ["method", "learning_rate", "epochs", "batch_size", "max_length", "eval_fraction"]
@@ -35,7 +36,7 @@ LOG_CHARS = 20_000
 
 # --- launching ---------------------------------------------------------------------------------------
 
-def run_preset(run: dict | None) -> TrainConfig:
+def run_preset(run: Run | None) -> TrainConfig:
     """The run's training preset: the form's defaults and what the override file is measured against."""
     try:
         return train_preset(run["preset"]) if run else TrainConfig()
@@ -43,7 +44,7 @@ def run_preset(run: dict | None) -> TrainConfig:
         return TrainConfig()
 
 
-def config_file(studio, run: dict, iteration: dict) -> Path:
+def config_file(studio, run: Run, iteration: Iteration) -> Path:
     """Where the launch's settings are saved: next to the iteration's training output."""
     return training_dir(studio.db_path, run["name"], iteration["idx"], "generator").parent / "train-config.json"
 
@@ -121,7 +122,7 @@ def cancel_training(studio) -> str:
 
 # --- following the job -------------------------------------------------------------------------------
 
-def train_jobs(store, run_id: int) -> list[dict]:
+def train_jobs(store: Store, run_id: int) -> list[dict]:
     """The training jobs of the iteration the run trained last (one per role, more after a retry)."""
     latest = store.latest_job(run_id, "train:")
     if latest is None:
@@ -130,7 +131,7 @@ def train_jobs(store, run_id: int) -> list[dict]:
             if job["kind"].startswith("train:") and job["iteration_id"] == latest["iteration_id"]]
 
 
-def progress_markdown(store, jobs: list[dict], state: dict) -> str:
+def progress_markdown(store: Store, jobs: list[dict], state: dict) -> str:
     if jobs:
         iteration = store.iteration_by_id(jobs[-1]["iteration_id"])
         lines = [f"**Training of iteration {iteration['idx']}**", *(f"- {training_line(job)}" for job in jobs)]
@@ -140,7 +141,7 @@ def progress_markdown(store, jobs: list[dict], state: dict) -> str:
     return "\n".join(lines + ([f"\n{chain}"] if chain else []))
 
 
-def _started_since(job: dict | None, started_at: float | None) -> bool:
+def _started_since(job: Job | None, started_at: float | None) -> bool:
     return job is not None and started_at is not None and (
         datetime.fromisoformat(job["created_at"]).timestamp() >= started_at - 1)
 
@@ -157,7 +158,7 @@ def log_tail(jobs: list[dict], state: dict) -> str:
     return text[-LOG_CHARS:]
 
 
-def loss_figure(store, jobs: list[dict]):
+def loss_figure(store: Store, jobs: list[dict]):
     """Train loss (solid) and eval loss (dashed) against the step, one pair of traces per job."""
     import plotly.graph_objects as go
 

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from selflengthen.errors import InputError
 from selflengthen.jobs.commands import shown
+from selflengthen.shapes import Store
 
 TAIL_LINES = 200
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -25,7 +26,7 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 class Worker:
     """Runs chains of commands (e.g. train, then iterate) one command at a time, one chain at a time."""
 
-    def __init__(self, store, cwd: str | None = None):
+    def __init__(self, store: Store, cwd: str | None = None):
         self.store, self.cwd = store, cwd
         self._lock = threading.Lock()
         self._proc_lock = threading.Lock()  # cancel and process start never interleave

@@ -11,8 +11,8 @@ from pathlib import Path
 
 from selflengthen.backends.base import Backend, Completion, GenerationParams, Prompt
 from selflengthen.backends.chat import batch_seed, first_line, render_prompt
-from selflengthen.errors import BackendError
 from selflengthen.backends.models import looks_like_path
+from selflengthen.errors import BackendError
 
 
 class TransformersBackend(Backend):

@@ -9,6 +9,7 @@ from difflib import SequenceMatcher
 
 from selflengthen.curation.rules import effective_decision
 from selflengthen.method.words import CJK_CHAR
+from selflengthen.shapes import Sample
 
 
 def _gate_row(step: str, gate: dict) -> list:
@@ -107,7 +108,7 @@ def _name(user: str) -> str:
     return user or "anonymous"
 
 
-def headline(sample: dict, position: int, total: int, edited_by: str | None = None) -> str:
+def headline(sample: Sample, position: int, total: int, edited_by: str | None = None) -> str:
     """The line above a sample: its id, place in the list, the verdict that counts and who gave it.
 
     `sample` carries `latest_per_curator` (each curator's latest decision row).

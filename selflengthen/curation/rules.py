@@ -17,7 +17,7 @@ import re
 from dataclasses import dataclass
 
 from selflengthen.errors import InputError
-from selflengthen.shapes import Decision
+from selflengthen.shapes import Decision, Sample
 
 REJECT_REASONS = ("too_short", "repetitive", "off_topic", "truncated", "factual_error", "language_mix",
                   "formatting", "other")
@@ -67,7 +67,7 @@ def reason_for_gate(reject_reason: str | None) -> str:
     return GATE_REASONS.get(gate, "other")
 
 
-def suggested_verdict(sample: dict) -> Suggestion:
+def suggested_verdict(sample: Sample) -> Suggestion:
     """What the gates say: accept what was kept, reject the rest with the reason its failed gate names.
 
     >>> str(suggested_verdict({"status": "dropped_short", "reject_reason": "filter/drop_short"}))
@@ -132,7 +132,7 @@ def latest_edit(history: list[Decision]) -> Decision | None:
     return next((d for d in reversed(history) if d["edited_text"] is not None), None)
 
 
-def final_text(sample: dict, edited_text: str | None = None) -> str:
+def final_text(sample: Sample, edited_text: str | None = None) -> str:
     """The text a sample stands for: a curator's edit wins, then the final expansion, then (no expansion was
     kept) the initial response.
 

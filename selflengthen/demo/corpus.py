@@ -27,8 +27,8 @@ from __future__ import annotations
 
 import random
 
-from selflengthen.method.expand import build_expand_prompt
 from selflengthen.method.augment import build_judge_prompt, build_new_instruction_prompt
+from selflengthen.method.expand import build_expand_prompt
 from selflengthen.method.generate import build_response_prompt
 from selflengthen.method.split import split_halves
 

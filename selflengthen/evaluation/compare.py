@@ -10,12 +10,13 @@ from __future__ import annotations
 
 from selflengthen.config import RunConfig
 from selflengthen.errors import InputError
-from selflengthen.method.generate import build_response_prompt
-from selflengthen.jobs.runner import JobReporter, run_as_job
-from selflengthen.stages.pipeline import default_backend_factory
-from selflengthen.stages.common import derive_seed, sampling_params
-from selflengthen.method.words import count_words
 from selflengthen.jobs.commands import cli_command, shown
+from selflengthen.jobs.runner import JobReporter, run_as_job
+from selflengthen.method.generate import build_response_prompt
+from selflengthen.method.words import count_words
+from selflengthen.shapes import Run, Store
+from selflengthen.stages.common import derive_seed, sampling_params
+from selflengthen.stages.pipeline import default_backend_factory
 
 MAX_INSTRUCTION_CHARS = 20_000  # far below the operating system's limit on one command-line argument
 
@@ -49,7 +50,7 @@ def check_instruction(instruction: str) -> str:
     return text
 
 
-def compare_models(store, run: dict, indexes: tuple[int, int]) -> dict[int, str]:
+def compare_models(store: Store, run: Run, indexes: tuple[int, int]) -> dict[int, str]:
     """{iteration index: its generator checkpoint}; refuses an index the run does not have."""
     models = {}
     for idx in indexes:
@@ -70,7 +71,7 @@ def compare_command(db: str, run_name: str, a: int, b: int, instruction: str,
     return cli_command(*args)
 
 
-def run_compare_job(store, run_name: str, iteration_a: int, iteration_b: int, instruction: str, *,
+def run_compare_job(store: Store, run_name: str, iteration_a: int, iteration_b: int, instruction: str, *,
                     max_new_tokens: int | None = None, factory=None) -> dict:
     """Answer `instruction` with both iterations' generators as a job; returns the stored comparison row."""
     run = store.require_run(run_name)
@@ -118,7 +119,7 @@ def _answer_all(models: dict[int, str], instruction: str, config: RunConfig, max
     return answers
 
 
-def _comparison_row(run: dict, job_id: int, instruction: str, models: dict[int, str],
+def _comparison_row(run: Run, job_id: int, instruction: str, models: dict[int, str],
                     answers: dict[int, str]) -> dict:
     (a, model_a), (b, model_b) = models.items()
     return {

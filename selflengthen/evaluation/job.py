@@ -15,18 +15,19 @@ from __future__ import annotations
 from pathlib import Path
 
 from selflengthen.backends import GenerationParams, create_backend
-from selflengthen.evaluation.benchmark import Benchmark, load_benchmark
+from selflengthen.backends.models import check_model, looks_like_path
 from selflengthen.config import BACKEND_NAMES, BackendConfig, RunConfig
 from selflengthen.errors import InputError
-from selflengthen.evaluation.metrics import bucket_order, is_answered, score_response, summarize
-from selflengthen.method.generate import build_response_prompt
-from selflengthen.jobs.runner import JobReporter, run_as_job
+from selflengthen.evaluation.benchmark import Benchmark, load_benchmark
 from selflengthen.evaluation.judge import DIMENSIONS, JudgeParseError, build_judge_prompt, parse_judge_output
-from selflengthen.backends.models import check_model, looks_like_path
-from selflengthen.stages.pipeline import default_backend_factory, planned_iteration
-from selflengthen.stages.common import batches, derive_seed, sampling_params
-from selflengthen.method.words import count_words
+from selflengthen.evaluation.metrics import bucket_order, is_answered, score_response, summarize
 from selflengthen.jobs.commands import cli_command, shown
+from selflengthen.jobs.runner import JobReporter, run_as_job
+from selflengthen.method.generate import build_response_prompt
+from selflengthen.method.words import count_words
+from selflengthen.shapes import Run, Store
+from selflengthen.stages.common import batches, derive_seed, sampling_params
+from selflengthen.stages.pipeline import default_backend_factory, planned_iteration
 
 ROLES = ("generator", "extender")
 JUDGE_MAX_NEW_TOKENS = 512  # seven scores as JSON need ~100 tokens; the rest is room for a judge that talks first
@@ -59,7 +60,7 @@ def judge_settings(model: str | None, backend: str = "openai", base_url: str | N
             "base_url": (base_url or "").strip() or None}
 
 
-def eval_model(store, run: dict, iteration_idx: int, role: str) -> str:
+def eval_model(store: Store, run: Run, iteration_idx: int, role: str) -> str:
     """The model iteration `iteration_idx` uses for `role`, including the one training opened next."""
     if role not in ROLES:
         raise InputError(f"unknown role {role!r} (choose from: {', '.join(ROLES)})")
@@ -105,7 +106,7 @@ def option(flag: str, value: str) -> list[str]:
     return [f"{flag}={value}"] if value.startswith("-") else [flag, value]
 
 
-def run_eval_job(store, run_name: str, iteration: int, *, role: str = "generator", benchmark: str | None = None,
+def run_eval_job(store: Store, run_name: str, iteration: int, *, role: str = "generator", benchmark: str | None = None,
                  limit: int | None = None, max_new_tokens: int | None = None, judge: dict | None = None,
                  show_progress: bool = False, factory=None) -> dict:
     """Evaluate iteration `iteration`'s `role` model as a job; returns the stored evaluation with its summary.
@@ -125,7 +126,7 @@ def run_eval_job(store, run_name: str, iteration: int, *, role: str = "generator
     return run_as_job(store, job_id, reporter, lambda: _evaluate(store, plan, job_id, reporter, factory))
 
 
-def _checked_plan(store, run: dict, iteration: int, role: str, benchmark: str | None, limit: int | None,
+def _checked_plan(store: Store, run: Run, iteration: int, role: str, benchmark: str | None, limit: int | None,
                   max_new_tokens: int | None, judge: dict | None) -> dict:
     """Every argument checked and resolved: the model, the benchmark, the item count, the token limit."""
     for flag, value in (("--limit", limit), ("--max-new-tokens", max_new_tokens)):
@@ -141,14 +142,14 @@ def _checked_plan(store, run: dict, iteration: int, role: str, benchmark: str | 
             "max_new_tokens": max_new_tokens or config.generate.max_new_tokens}
 
 
-def _checked_model(store, run: dict, iteration: int, role: str) -> str:
+def _checked_model(store: Store, run: Run, iteration: int, role: str) -> str:
     model = eval_model(store, run, iteration, role)
     if looks_like_path(model) and not Path(model).expanduser().exists():
         raise InputError(f"the {role} model of iteration {iteration} is missing on disk: {model}")
     return model
 
 
-def _evaluate(store, plan: dict, job_id: int, reporter: JobReporter, factory) -> dict:
+def _evaluate(store: Store, plan: dict, job_id: int, reporter: JobReporter, factory) -> dict:
     """The job's work: find or create the evaluation, answer, judge, store the summary (also when stopped)."""
     run, bench, config = plan["run"], plan["benchmark"], plan["config"]
     evaluation = store.find_or_create_evaluation(
@@ -176,7 +177,7 @@ def _status(rows: list[dict], total: int, judge: dict | None) -> str:
     return "done" if answered and judged else "incomplete"
 
 
-def _answer_missing(store, evaluation_id: int, plan: dict, reporter: JobReporter, factory) -> None:
+def _answer_missing(store: Store, evaluation_id: int, plan: dict, reporter: JobReporter, factory) -> None:
     """Answer the first `total` items not answered yet, one stored batch at a time."""
     bench: Benchmark = plan["benchmark"]
     config: RunConfig = plan["config"]
@@ -234,7 +235,7 @@ def _judged_by(row: dict, model: str) -> bool:
     return row["judge_model"] == model and row["judge_output"] is not None
 
 
-def _judge_missing(store, evaluation_id: int, judge: dict, config: RunConfig, reporter: JobReporter,
+def _judge_missing(store: Store, evaluation_id: int, judge: dict, config: RunConfig, reporter: JobReporter,
                    factory) -> None:
     """Score every answered item the judge has not replied on yet, one stored batch at a time."""
     rows = [r for r in store.eval_items(evaluation_id) if is_answered(r)]

@@ -20,9 +20,9 @@ import statistics
 from collections import Counter
 
 from selflengthen.errors import InputError
-from selflengthen.runs.insights import mean_median
 from selflengthen.evaluation.judge import DIMENSIONS
 from selflengthen.evaluation.longen import TYPES, constraint_numbers, length_score, parse_constraint
+from selflengthen.runs.insights import mean_median
 
 # Buckets of the summary: the summary key, and the stored column it groups by.
 BUCKETS = (("by_type", "type"), ("by_language", "language"), ("by_range", "length_range"))

@@ -11,6 +11,7 @@ import json
 import re
 
 from selflengthen.export.formats import COLUMNS, PROVENANCE_KEYS
+from selflengthen.shapes import Run
 
 PROVENANCE_HELP = {
     "run": "the run's name", "iteration": "the iteration index the sample was generated in",
@@ -99,7 +100,7 @@ def _columns(fmt: str) -> str:
     return "\n".join(data + ["- `provenance`: where the row came from, with the keys", *origin])
 
 
-def build_card(*, run: dict, fmt: str, output: str, iterations: list[int], stats: dict, license: str,
+def build_card(*, run: Run, fmt: str, output: str, iterations: list[int], stats: dict, license: str,
                languages: list[str], data_files: str | None, command: str, exported_at: str) -> str:
     """The whole README.md of an export."""
     note = {"extender": "\n\nThe expansion prompts keep every line of the initial response (no lines were "

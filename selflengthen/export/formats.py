@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 
 from selflengthen.runs.insights import mean_median
+from selflengthen.shapes import Iteration, Sample
 from selflengthen.training.data import extender_rows
 
 FORMATS = ("messages", "prompt-completion", "alpaca", "sharegpt", "extender", "dpo")
@@ -30,7 +31,7 @@ COLUMNS = {
 }
 
 
-def provenance(run_name: str, iteration: dict, sample: dict) -> dict:
+def provenance(run_name: str, iteration: Iteration, sample: Sample) -> dict:
     """Where an exported row came from (PROVENANCE_KEYS, in that order). The sample's gates may be a dict or
     already the JSON text the store keeps (sorted keys, the same text this would write).
 
@@ -89,7 +90,7 @@ _BUILDERS = {"messages": _messages, "prompt-completion": _prompt_completion, "al
              "sharegpt": _sharegpt, "dpo": _dpo}
 
 
-def is_pair(sample: dict) -> bool:
+def is_pair(sample: Sample) -> bool:
     """A DPO pair needs two different texts: a sample accepted without an expansion (its final text is its
     initial response) teaches no preference.
 

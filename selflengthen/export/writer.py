@@ -17,10 +17,11 @@ import shutil
 from datetime import datetime, timezone
 from pathlib import Path
 
-from selflengthen.export.card import build_card, llamafactory_info
 from selflengthen.errors import InputError, SelfLengthenError
+from selflengthen.export.card import build_card, llamafactory_info
 from selflengthen.export.formats import FORMATS, build_rows, is_pair, iteration_stats, provenance
 from selflengthen.jobs.commands import cli_command, pid_alive, shown
+from selflengthen.shapes import Run, Store
 
 __all__ = ["FORMATS", "OUTPUTS", "export_command", "export_dataset", "export_rows", "parse_iterations",
            "resolve_export_dir"]
@@ -94,7 +95,7 @@ def export_command(db, run_name: str, *, iterations=None, fmt: str, out_dir, out
 
 # --- rows -----------------------------------------------------------------------------------------
 
-def _chosen_iterations(store, run: dict, iterations: list[int] | None) -> list[dict]:
+def _chosen_iterations(store: Store, run: Run, iterations: list[int] | None) -> list[dict]:
     known = store.list_iterations(run["id"])
     if iterations is None:
         return known
@@ -106,7 +107,7 @@ def _chosen_iterations(store, run: dict, iterations: list[int] | None) -> list[d
     return [by_idx[idx] for idx in sorted(set(iterations))]
 
 
-def _collect(store, run_name: str, iterations: list[int] | None, fmt: str) -> tuple[list[dict], dict, dict]:
+def _collect(store: Store, run_name: str, iterations: list[int] | None, fmt: str) -> tuple[list[dict], dict, dict]:
     """(rows, stats, {run, iterations, languages}): one store query per iteration."""
     if fmt not in FORMATS:
         raise InputError(f"unknown export format '{fmt}' (formats: {', '.join(FORMATS)})")
@@ -132,7 +133,7 @@ def _collect(store, run_name: str, iterations: list[int] | None, fmt: str) -> tu
     return rows, stats, {"run": run, "iterations": [it["idx"] for it in chosen], "languages": sorted(languages)}
 
 
-def export_rows(store, run_name: str, iterations: list[int] | None, fmt: str) -> tuple[list[dict], dict]:
+def export_rows(store: Store, run_name: str, iterations: list[int] | None, fmt: str) -> tuple[list[dict], dict]:
     """(rows, stats) of an export: the rows of `fmt` with their provenance, and per-iteration counts and
     length statistics. Refuses an unknown format or iteration, and an export with nothing in it."""
     rows, stats, _ = _collect(store, run_name, iterations, fmt)
@@ -286,7 +287,7 @@ def _push(folder: Path, repo_id: str, private: bool, token: str | None) -> str:
     return repo_id
 
 
-def export_dataset(store, run_name: str, *, iterations: list[int] | None = None, fmt: str, out_dir,
+def export_dataset(store: Store, run_name: str, *, iterations: list[int] | None = None, fmt: str, out_dir,
                    output: str = "jsonl", overwrite: bool = False, license: str = "other",
                    push_to_hub: str | None = None, private: bool = False, token: str | None = None,
                    root=None) -> dict:

@@ -12,8 +12,9 @@ import shutil
 from pathlib import Path
 from typing import NamedTuple
 
-from selflengthen.errors import SelfLengthenError
 from selflengthen.backends.models import check_model
+from selflengthen.errors import SelfLengthenError
+from selflengthen.shapes import Run, Store
 from selflengthen.stages.pipeline import STEPS, iteration_config, planned_iteration
 
 MB = 1024 * 1024
@@ -30,7 +31,7 @@ class Check(NamedTuple):
     warning: bool = False
 
 
-def run_preflight(store, run: dict, db_path: str | Path, busy_reason: str | None,
+def run_preflight(store: Store, run: Run, db_path: str | Path, busy_reason: str | None,
                   n_instructions: int | None = None) -> list[Check]:
     """Every check before `iterate`: plan, config, both models, seed pool, no live job, disk space."""
     plan = planned_iteration(store, run)
@@ -81,7 +82,7 @@ def model_check(name: str, model: str, backend: str) -> Check:
     return Check(name, True, f"{model} (hub id, downloaded on first use)")
 
 
-def pool_check(store, run: dict) -> Check:
+def pool_check(store: Store, run: Run) -> Check:
     """The instruction pool (seeds and accepted augmented ones) must not be empty."""
     pool = sum(store.instruction_counts(it["id"])["accepted"] for it in store.list_iterations(run["id"]))
     if pool == 0:

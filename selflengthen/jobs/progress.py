@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
+from selflengthen.shapes import Job
 
-def job_progress(job: dict, now: datetime | None = None) -> dict:
+
+def job_progress(job: Job, now: datetime | None = None) -> dict:
     """Stage, counts, percent, elapsed seconds and ETA of a job row, as plain data.
 
     The ETA extrapolates the current stage's own rate (items done since the stage started, see the
@@ -34,7 +36,7 @@ def job_progress(job: dict, now: datetime | None = None) -> dict:
     }
 
 
-def _eta(job: dict, done: int, total: int, stage_elapsed: float | None) -> float | None:
+def _eta(job: Job, done: int, total: int, stage_elapsed: float | None) -> float | None:
     """Seconds left in the stage at its rate so far; None until an item of the stage is done."""
     if job.get("status") != "running" or not total:
         return None

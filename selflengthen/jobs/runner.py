@@ -6,6 +6,7 @@ import sys
 import time
 
 from selflengthen.errors import SelfLengthenError
+from selflengthen.shapes import Store
 from selflengthen.stages.pipeline import current_iteration, parse_steps, run_iteration
 from selflengthen.stages.reporter import Cancelled, Reporter
 
@@ -13,7 +14,7 @@ from selflengthen.stages.reporter import Cancelled, Reporter
 class JobReporter(Reporter):
     """Writes progress to the job row (at most about once a second) and, optionally, a terminal bar."""
 
-    def __init__(self, store, job_id: int, show_progress: bool = False):
+    def __init__(self, store: Store, job_id: int, show_progress: bool = False):
         self.store, self.job_id, self.show = store, job_id, show_progress
         self.name, self.done, self.total, self._bar, self._last = "", 0, 0, None, 0.0
 
@@ -53,7 +54,7 @@ class JobReporter(Reporter):
             self._bar = None
 
 
-def run_iterate_job(store, run_name: str, *, steps: str | None = None, n_instructions: int | None = None,
+def run_iterate_job(store: Store, run_name: str, *, steps: str | None = None, n_instructions: int | None = None,
                     command: str = "", show_progress: bool = False, factory=None) -> dict:
     """Run the run's current iteration as a job; refuses while another job of the run is alive."""
     run = store.require_run(run_name)
@@ -68,7 +69,7 @@ def run_iterate_job(store, run_name: str, *, steps: str | None = None, n_instruc
         store, run, iteration, wanted, reporter, n_instructions=n_instructions, **kwargs))
 
 
-def run_as_job(store, job_id: int, reporter: JobReporter, work):
+def run_as_job(store: Store, job_id: int, reporter: JobReporter, work):
     """Run `work()` for a started job and end the job the way it went: done; cancelled (raised as a one-line
     error, since the finished part is kept); or failed (the error re-raised)."""
     try:

@@ -13,6 +13,7 @@ from collections import Counter
 from collections.abc import Iterable
 
 from selflengthen.method.words import split_words
+from selflengthen.shapes import Store
 
 DISTINCT_SAMPLE = 300  # texts per iteration that distinct-n reads: a fixed subset keeps refreshes cheap
 NO_REASON = "(no reason given)"
@@ -112,7 +113,7 @@ def iteration_insight(idx: int, samples: list[dict], verdicts: dict[str, int], d
     }
 
 
-def gather(store, run_name: str | None, text_sample: int = DISTINCT_SAMPLE) -> list[dict]:
+def gather(store: Store, run_name: str | None, text_sample: int = DISTINCT_SAMPLE) -> list[dict]:
     """`iteration_insight` of every iteration of the run, oldest first; [] for no run or an unknown one."""
     run = store.get_run(run_name) if run_name else None
     if run is None:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from selflengthen.backends.models import check_model
 from selflengthen.config import RunConfig, load_config_file, merge, preset_config
 from selflengthen.errors import ConfigError
-from selflengthen.backends.models import check_model
 
 
 @dataclass

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from selflengthen.shapes import Iteration, Run, Store
 
 
-def iteration_status(store, iteration: dict) -> dict:
+
+def iteration_status(store: Store, iteration: Iteration) -> dict:
     """Counts, curation progress, word statistics and checkpoints of one iteration."""
     iid = iteration["id"]
     statuses = store.sample_status_counts(iid)
@@ -33,7 +35,7 @@ def iteration_status(store, iteration: dict) -> dict:
     }
 
 
-def run_status(store, run: dict) -> dict:
+def run_status(store: Store, run: Run) -> dict:
     """The run and every iteration; an iteration left 'running' by a killed process shows as 'interrupted'."""
     live = store.running_jobs(run["id"])
     iterations = [iteration_status(store, it) for it in store.list_iterations(run["id"])]
@@ -65,7 +67,7 @@ def format_status(status: dict) -> str:
     return "\n".join(lines)
 
 
-def _with_failed(iteration: dict) -> dict:
+def _with_failed(iteration: Iteration) -> dict:
     """The iteration with `failed`: samples whose generation or expansion failed (gates or backend errors);
     `iterate` retries those whose request failed."""
     counts = iteration.get("sample_status") or {}

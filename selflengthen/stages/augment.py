@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import random
 
-from selflengthen.method.rouge import NearDuplicateIndex
 from selflengthen.method.augment import (
     build_judge_prompt, build_new_instruction_prompt, parse_judgement, parse_new_instruction)
-from selflengthen.stages.reporter import Reporter
-from selflengthen.stages.common import derive_seed, log_backend_errors, sampling_params
+from selflengthen.method.rouge import NearDuplicateIndex
 from selflengthen.method.words import count_words, detect_language
+from selflengthen.shapes import Iteration, Run, Store
+from selflengthen.stages.common import derive_seed, log_backend_errors, sampling_params
+from selflengthen.stages.reporter import Reporter
 
 BACKEND_FAILURE = "backend"  # the reject reason of a candidate whose request the backend gave up on
 
@@ -40,7 +41,7 @@ def length_reason(text: str, min_words: int, max_words: int) -> str | None:
     return None
 
 
-def run_augment(store, run: dict, iteration: dict, backend, config, reporter: Reporter) -> None:
+def run_augment(store: Store, run: Run, iteration: Iteration, backend, config, reporter: Reporter) -> None:
     cfg = config.augment
     counts = store.instruction_counts(iteration["id"])
     missing = cfg.n_instructions - counts["accepted"]

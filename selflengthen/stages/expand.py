@@ -19,10 +19,11 @@ from dataclasses import dataclass, field
 
 from selflengthen.method.expand import build_expand_prompt, join_stage2, stage2_prefill
 from selflengthen.method.gates import GateResult, check_text, first_failure
-from selflengthen.stages.reporter import Reporter
 from selflengthen.method.split import split_halves
-from selflengthen.stages.common import backend_gate, count_rejection, derive_seed, log_backend_errors, sampling_params
 from selflengthen.method.words import count_words
+from selflengthen.shapes import Iteration, Run, Sample, Store
+from selflengthen.stages.common import backend_gate, count_rejection, derive_seed, log_backend_errors, sampling_params
+from selflengthen.stages.reporter import Reporter
 
 BACKEND_FAILURE = "expand/backend"  # the reject reason of a request the backend gave up on
 
@@ -46,7 +47,7 @@ def longer_gate(before: int, after: int, name: str) -> GateResult:
     return GateResult(name, ok, "" if ok else f"{after} words, not more than {before}")
 
 
-def run_expand(store, run: dict, iteration: dict, backend, config, reporter: Reporter) -> None:
+def run_expand(store: Store, run: Run, iteration: Iteration, backend, config, reporter: Reporter) -> None:
     texts = {i["id"]: i["text"] for i in store.iteration_instructions(iteration["id"])}
     pending = expansion_pending(store, iteration)
     expandable = store.sample_status_counts(iteration["id"])
@@ -89,7 +90,7 @@ def _settle_batch(batch: list[_Work], results: dict, config) -> tuple[list, list
     return samples, rounds, again, finished
 
 
-def expansion_pending(store, iteration: dict) -> list[dict]:
+def expansion_pending(store: Store, iteration: Iteration) -> list[dict]:
     """Samples to expand: those still 'generated', and those whose expansion the backend failed on (their
     kept rounds stand; the status goes back to 'generated' while they are worked on)."""
     samples = store.iteration_samples(iteration["id"], ("generated", "failed_expansion"))
@@ -174,7 +175,7 @@ def _unanswered(work: _Work) -> dict:
     return sample
 
 
-def _finish(sample: dict, growth: float, failed_reason: str | None) -> None:
+def _finish(sample: Sample, growth: float, failed_reason: str | None) -> None:
     """Final status: passed when final words >= growth x initial words."""
     final_words = sample["final_words"] or sample["initial_words"]
     ratio = final_words / max(sample["initial_words"], 1)

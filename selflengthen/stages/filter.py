@@ -8,15 +8,15 @@ every item draws in rank order, so a re-run gives the same result (the stage is 
 
 from __future__ import annotations
 
-
 from selflengthen.method.filter import drop_short
-from selflengthen.stages.reporter import Reporter
+from selflengthen.shapes import Iteration, Run, Store
 from selflengthen.stages.common import derive_seed
+from selflengthen.stages.reporter import Reporter
 
 FILTERABLE = ("expanded", "kept", "dropped_short")
 
 
-def run_filter(store, run: dict, iteration: dict, config, reporter: Reporter) -> None:
+def run_filter(store: Store, run: Run, iteration: Iteration, config, reporter: Reporter) -> None:
     samples = store.iteration_samples(iteration["id"], FILTERABLE)
     reporter.stage("filter", total=len(samples))
     if config.filter.drop_short:

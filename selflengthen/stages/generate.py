@@ -14,9 +14,10 @@ from dataclasses import dataclass, field
 
 from selflengthen.method.gates import check_text, first_failure
 from selflengthen.method.generate import build_response_prompt
-from selflengthen.stages.reporter import Reporter
-from selflengthen.stages.common import backend_gate, count_rejection, derive_seed, log_backend_errors, sampling_params
 from selflengthen.method.words import count_words
+from selflengthen.shapes import Iteration, Run, Store
+from selflengthen.stages.common import backend_gate, count_rejection, derive_seed, log_backend_errors, sampling_params
+from selflengthen.stages.reporter import Reporter
 
 BACKEND_FAILURE = "generate/backend"  # the reject reason of a request the backend gave up on
 
@@ -29,7 +30,7 @@ class _Item:
     rejections: dict = field(default_factory=dict)
 
 
-def run_generate(store, run: dict, iteration: dict, backend, config, reporter: Reporter) -> None:
+def run_generate(store: Store, run: Run, iteration: Iteration, backend, config, reporter: Reporter) -> None:
     n = config.generate.responses_per_instruction
     instructions = store.iteration_instructions(iteration["id"])
     unanswered = {(s["instruction_id"], s["slot"]): s["rejections"] for s in backend_failures(store, iteration)}
@@ -57,7 +58,7 @@ def run_generate(store, run: dict, iteration: dict, backend, config, reporter: R
         batch_no += len(batch)
 
 
-def backend_failures(store, iteration: dict) -> list[dict]:
+def backend_failures(store: Store, iteration: Iteration) -> list[dict]:
     """The iteration's samples whose generation the backend failed on (to ask again)."""
     failed = store.iteration_samples(iteration["id"], ("failed_generation",))
     return [s for s in failed if s["reject_reason"] == BACKEND_FAILURE]

@@ -13,11 +13,12 @@ from typing import Callable
 from selflengthen.backends import Backend, create_backend
 from selflengthen.config import RunConfig, merge
 from selflengthen.errors import InputError
-from selflengthen.stages.reporter import Reporter
+from selflengthen.shapes import Iteration, Run, Store
 from selflengthen.stages.augment import run_augment
 from selflengthen.stages.expand import run_expand
 from selflengthen.stages.filter import run_filter
 from selflengthen.stages.generate import run_generate
+from selflengthen.stages.reporter import Reporter
 
 STEPS = ("augment", "generate", "expand", "filter")
 BackendFactory = Callable[[str, str, RunConfig], Backend]
@@ -45,7 +46,7 @@ def default_backend_factory(role: str, model: str, config: RunConfig) -> Backend
 class Backends:
     """Generator and extender, created on first use; one instance when both use the same model."""
 
-    def __init__(self, run: dict, iteration: dict, config: RunConfig, factory: BackendFactory):
+    def __init__(self, run: Run, iteration: Iteration, config: RunConfig, factory: BackendFactory):
         # New instructions come from the run's base generator: a checkpoint fine-tuned on long answers
         # is a worse instruction writer and judge, and the pool should not drift with it.
         self.models = {"augmenter": run["generator_model"], "generator": iteration["generator_checkpoint"],
@@ -63,7 +64,7 @@ class Backends:
             backend.close()
 
 
-def planned_iteration(store, run: dict) -> dict:
+def planned_iteration(store: Store, run: Run) -> dict:
     """The iteration `iterate` would work on now: the latest, or the one that training it would open.
 
     Returns {"idx", "new", "status", "steps_done", "generator", "extender", "config"}; for a new
@@ -83,7 +84,7 @@ def planned_iteration(store, run: dict) -> dict:
             "previous_extender": latest["extender_checkpoint"]}
 
 
-def current_iteration(store, run: dict) -> dict:
+def current_iteration(store: Store, run: Run) -> dict:
     """The iteration `iterate` works on: the latest, or, once that one is trained, a new one that uses
     the checkpoints trained on it (a role not trained keeps the model it had)."""
     plan = planned_iteration(store, run)
@@ -95,7 +96,7 @@ def current_iteration(store, run: dict) -> dict:
     return store.create_iteration(run["id"], plan["idx"], plan["generator"], plan["extender"], plan["config"])
 
 
-def iteration_config(iteration: dict, n_instructions: int | None) -> RunConfig:
+def iteration_config(iteration: Iteration, n_instructions: int | None) -> RunConfig:
     """The iteration's config snapshot, with an optional new instruction target."""
     data = iteration["config"]
     if n_instructions is not None:
@@ -103,7 +104,7 @@ def iteration_config(iteration: dict, n_instructions: int | None) -> RunConfig:
     return RunConfig.from_dict(data)
 
 
-def run_iteration(store, run: dict, iteration: dict, steps: list[str], reporter: Reporter | None = None,
+def run_iteration(store: Store, run: Run, iteration: Iteration, steps: list[str], reporter: Reporter | None = None,
                   n_instructions: int | None = None, factory: BackendFactory = default_backend_factory) -> dict:
     """Run `steps` of the iteration; returns the refreshed iteration row."""
     reporter = reporter or Reporter()
@@ -132,7 +133,7 @@ def run_iteration(store, run: dict, iteration: dict, steps: list[str], reporter:
     return store.iteration_by_id(iteration["id"])
 
 
-def collect_stats(store, iteration_id: int) -> dict:
+def collect_stats(store: Store, iteration_id: int) -> dict:
     """Counts of every gate's rejections and of every sample status, derived from stored rows."""
     return {
         "instructions": store.instruction_counts(iteration_id),

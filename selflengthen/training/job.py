@@ -13,6 +13,7 @@ from pathlib import Path
 
 from selflengthen.errors import InputError, SelfLengthenError
 from selflengthen.jobs.commands import shown
+from selflengthen.shapes import AcceptedSample, Iteration, Run, Store
 
 ROLES = ("generator", "extender")
 
@@ -35,7 +36,7 @@ def training_dir(db_path: str | Path, run_name: str, iteration_idx: int, role: s
     return Path(db_path).resolve().parent / "checkpoints" / run_name / f"iteration-{iteration_idx}" / role
 
 
-def starting_point(store, run: dict, iteration: dict, role: str, config) -> tuple[str, str | None]:
+def starting_point(store: Store, run: Run, iteration: Iteration, role: str, config) -> tuple[str, str | None]:
     """(base model, adapter to continue) for a role: with LoRA and continue_adapter, the previous
     iteration's adapter on its own base model; otherwise the model the iteration used."""
     model = iteration[f"{role}_checkpoint"]
@@ -52,7 +53,8 @@ def check_model_on_disk(model: str, what: str) -> None:
         raise InputError(f"{what} is missing on disk: {model}")
 
 
-def prepare_spec(store, db_path, run: dict, iteration: dict, role: str, config, samples: list[dict], job_id: int):
+def prepare_spec(store: Store, db_path, run: Run, iteration: Iteration, role: str, config,
+                 samples: list[AcceptedSample], job_id: int):
     """Write the role's training data and spec; returns (spec path, spec)."""
     from selflengthen.training.config import TrainSpec
     from selflengthen.training.data import extender_rows, generator_rows, write_training_data
@@ -73,7 +75,7 @@ def prepare_spec(store, db_path, run: dict, iteration: dict, role: str, config, 
     return out / "spec.json", spec
 
 
-def run_train_job(store, db_path, run_name: str, *, role: str = "both", config_overrides: dict | None = None,
+def run_train_job(store: Store, db_path, run_name: str, *, role: str = "both", config_overrides: dict | None = None,
                   accelerate_config: str | None = None, show_output: bool = True) -> list[dict]:
     """Train the requested roles on the latest iteration's accepted samples; returns their checkpoints."""
     from selflengthen.training.config import build_command, train_preset
@@ -106,7 +108,7 @@ def run_train_job(store, db_path, run_name: str, *, role: str = "both", config_o
     return checkpoints
 
 
-def _follow(store, job_id: int, command: list[str], show_output: bool) -> None:
+def _follow(store: Store, job_id: int, command: list[str], show_output: bool) -> None:
     """Run the training command, mirror its output, and turn its outcome into an error if it failed."""
     proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1)
     store.update_job(job_id, pid=proc.pid)

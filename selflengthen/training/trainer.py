@@ -23,6 +23,7 @@ import time
 from pathlib import Path
 
 from selflengthen.errors import SelfLengthenError
+from selflengthen.shapes import Store
 from selflengthen.training.config import TrainConfig, TrainSpec
 from selflengthen.training.data import read_training_data, split_eval
 
@@ -177,7 +178,7 @@ class TrainingProgress:
                 + (f" eta {m['eta_seconds']:.0f}s" if m["eta_seconds"] is not None else ""))
 
 
-def _progress_callback(store, job_id: int, log=print):
+def _progress_callback(store: Store, job_id: int, log=print):
     """A TrainerCallback that writes durable progress and metrics and honours the job's cancel flag."""
     from transformers import TrainerCallback
 
@@ -229,7 +230,7 @@ def _progress_callback(store, job_id: int, log=print):
 
 # --- the subprocess ---------------------------------------------------------------------------------
 
-def train(spec: TrainSpec, store, log=print) -> str:
+def train(spec: TrainSpec, store: Store, log=print) -> str:
     """Train one spec; returns 'done' or 'cancelled'. `store` is None on the non-main processes."""
     config = spec.config
     rows = read_training_data(spec.data_file)
@@ -332,7 +333,7 @@ def _open_store(spec: TrainSpec):
     return store
 
 
-def _finish(store, spec: TrainSpec, status: str, error: str | None = None) -> None:
+def _finish(store: Store, spec: TrainSpec, status: str, error: str | None = None) -> None:
     if store is not None:
         store.finish_job(spec.job_id, status, error)
 
