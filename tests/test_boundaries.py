@@ -140,3 +140,11 @@ def test_nothing_in_the_repository_reads_beside_it():
     assert len(tracked) > 50
     here = Path(__file__).resolve()
     assert [p.relative_to(ROOT).as_posix() for p in tracked if p != here and beside.search(p.read_text(errors="ignore"))] == []
+
+
+def test_the_entry_points_a_script_uses_are_importable_from_the_package():
+    import selflengthen
+
+    assert all(callable(getattr(selflengthen, name)) for name in selflengthen.__all__)
+    with pytest.raises(AttributeError, match="no attribute 'nothing_here'"):
+        selflengthen.nothing_here  # noqa: B018

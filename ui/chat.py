@@ -25,7 +25,8 @@ def chat_models(studio, run_name: str | None) -> list[tuple[str, str]]:
     if run["generator_model"] == run["extender_model"]:
         choices = [(f"base generator & extender · {run['generator_model']}", run["generator_model"])]
     else:
-        choices = [(f"base {role} · {run[f'{role}_model']}", run[f"{role}_model"]) for role in ("generator", "extender")]
+        choices = [(f"base {role} · {run[f'{role}_model']}", run[f"{role}_model"])
+                   for role in ("generator", "extender")]
     choices += [(f"iteration {c['iteration']} · {c['role']} · {c['path']}", c["path"])
                 for c in studio.store.run_checkpoints(run["id"])]
     seen: set[str] = set()

@@ -15,6 +15,7 @@ from selflengthen.errors import InputError, SelfLengthenError
 from selflengthen.shapes import Iteration, Run, Store
 from ui.common import user_of
 from ui.review_view import (
+    ReviewCursor,
     VIEW_FIELDS,
     blank_view,
     counted,
@@ -44,7 +45,8 @@ def _overlap(store: Store, run_name: str | None) -> int:
 
 
 @guarded
-def go_next(studio, run_name: str, ids: list[int], cursor: dict, diff_on: bool, request: gr.Request | None = None):
+def go_next(studio, run_name: str, ids: list[int], cursor: ReviewCursor, diff_on: bool,
+            request: gr.Request | None = None):
     """The next sample needing this curator's decision; the plain next one when no later sample needs it."""
     store = studio.store
     position = int(cursor["position"])
@@ -58,14 +60,14 @@ def go_next(studio, run_name: str, ids: list[int], cursor: dict, diff_on: bool, 
 
 
 @guarded
-def go_prev(studio, run_name: str, ids: list[int], cursor: dict, diff_on: bool):
+def go_prev(studio, run_name: str, ids: list[int], cursor: ReviewCursor, diff_on: bool):
     store = studio.store
     if int(cursor["position"]) <= 0:
         return message_only(cursor, "this is the first sample of the filter")
     return show_view(store, ids, {**cursor, "position": int(cursor["position"]) - 1}, diff_on)
 
 
-def open_sample(studio, ids: list[int], cursor: dict, sample_id, diff_on: bool):
+def open_sample(studio, ids: list[int], cursor: ReviewCursor, sample_id, diff_on: bool):
     """Open a sample of the filtered list by id (a click on the list)."""
     store = studio.store
     try:
@@ -75,12 +77,12 @@ def open_sample(studio, ids: list[int], cursor: dict, sample_id, diff_on: bool):
     return show_view(store, ids, {**cursor, "position": position}, diff_on)
 
 
-def open_row(studio, ids: list[int], cursor: dict, diff_on: bool, evt: gr.SelectData):
+def open_row(studio, ids: list[int], cursor: ReviewCursor, diff_on: bool, evt: gr.SelectData):
     row = evt.row_value or [None]
     return open_sample(studio, ids, cursor, row[0], diff_on)
 
 
-def show_diff(studio, cursor: dict, diff_on: bool) -> dict:
+def show_diff(studio, cursor: ReviewCursor, diff_on: bool) -> dict:
     store = studio.store
     sample = store.get_sample(cursor["sample_id"]) if cursor.get("sample_id") is not None else None
     return diff_view(sample, diff_on) if sample else gr.update(visible=bool(diff_on), value=[])
@@ -88,7 +90,7 @@ def show_diff(studio, cursor: dict, diff_on: bool) -> dict:
 
 # -- decisions --------------------------------------------------------------------------------------------
 
-def _decide(store: Store, run_name: str, ids: list[int], cursor: dict, diff_on: bool, user: str, verdict: str,
+def _decide(store: Store, run_name: str, ids: list[int], cursor: ReviewCursor, diff_on: bool, user: str, verdict: str,
             done: str, **decision):
     """Record this curator's verdict on the open sample (the decision service checks it against what the curator
     saw: `seen_id`), then move on to the next sample needing one.
@@ -112,7 +114,7 @@ def _decide(store: Store, run_name: str, ids: list[int], cursor: dict, diff_on: 
 
 
 @guarded
-def accept(studio, run_name: str, ids: list[int], cursor: dict, note: str, diff_on: bool,
+def accept(studio, run_name: str, ids: list[int], cursor: ReviewCursor, note: str, diff_on: bool,
            request: gr.Request | None = None):
     store = studio.store
     if cursor.get("sample_id") is None:
@@ -122,7 +124,7 @@ def accept(studio, run_name: str, ids: list[int], cursor: dict, note: str, diff_
 
 
 @guarded
-def reject(studio, run_name: str, ids: list[int], cursor: dict, reasons: list[str], note: str, diff_on: bool,
+def reject(studio, run_name: str, ids: list[int], cursor: ReviewCursor, reasons: list[str], note: str, diff_on: bool,
            request: gr.Request | None = None):
     store = studio.store
     if cursor.get("sample_id") is None:
@@ -132,7 +134,7 @@ def reject(studio, run_name: str, ids: list[int], cursor: dict, reasons: list[st
                    f"rejected sample {cursor['sample_id']} ({', '.join(reasons)})", reasons=reasons, note=note or "")
 
 
-def start_edit(cursor: dict) -> tuple:
+def start_edit(cursor: ReviewCursor) -> tuple:
     """Make the final text editable (the shortcut script then focuses it)."""
     if cursor.get("sample_id") is None:
         return gr.update(), gr.update(), "no sample is open"
@@ -142,7 +144,7 @@ def start_edit(cursor: dict) -> tuple:
 
 
 @guarded
-def save_edit(studio, run_name: str, ids: list[int], cursor: dict, edited: str, note: str, diff_on: bool,
+def save_edit(studio, run_name: str, ids: list[int], cursor: ReviewCursor, edited: str, note: str, diff_on: bool,
               request: gr.Request | None = None):
     """Accept the open sample with the curator's version of the final text (a decision row's edited_text)."""
     store = studio.store
@@ -160,7 +162,7 @@ def save_edit(studio, run_name: str, ids: list[int], cursor: dict, edited: str, 
 
 
 @guarded
-def undo(studio, run_name: str, ids: list[int], cursor: dict, diff_on: bool, request: gr.Request | None = None):
+def undo(studio, run_name: str, ids: list[int], cursor: ReviewCursor, diff_on: bool, request: gr.Request | None = None):
     """Withdraw this curator's latest decision of the session (an appended 'pending' row) and reopen its sample;
     with none left in the session, their verdict on the open sample."""
     store = studio.store
@@ -228,7 +230,7 @@ def cancel_bulk() -> tuple:
     return _bulk_hidden("Bulk action cancelled.")
 
 
-def confirm_bulk(studio, run_name: str, ids: list[int], cursor: dict, bulk: dict, note: str, diff_on: bool,
+def confirm_bulk(studio, run_name: str, ids: list[int], cursor: ReviewCursor, bulk: dict, note: str, diff_on: bool,
                  request: gr.Request | None = None) -> tuple:
     """Record the confirmed bulk verdict on every filtered sample, one decision row each, in one transaction."""
     store = studio.store
@@ -260,7 +262,8 @@ def _filters_reset(choices: dict) -> dict:
             **{name: None for name in ("min_words", "max_words", "min_growth", "max_growth")}}
 
 
-def _first_view(store: Store, run: Run, ids: list[int], cursor: dict, diff_on: bool, user: str, message: str = ""):
+def _first_view(store: Store, run: Run, ids: list[int], cursor: ReviewCursor, diff_on: bool, user: str,
+                message: str = ""):
     found = store.next_needing_decision(ids, 0, user, int(run["overlap"] or 1))
     return show_view(store, ids, {**recounted(store, cursor), "position": found or 0}, diff_on, message)
 
@@ -291,7 +294,7 @@ def load_run(studio, run_name: str | None, diff_on: bool, request: gr.Request | 
     return _loaded(store, run, run and store.latest_iteration(run["id"]), diff_on, user_of(request))
 
 
-def run_changed(studio, run_name: str | None, cursor: dict, diff_on: bool, request: gr.Request | None = None):
+def run_changed(studio, run_name: str | None, cursor: ReviewCursor, diff_on: bool, request: gr.Request | None = None):
     """Load the picked run, unless the tab shows it already (opening the tab loaded it first: a change event
     arriving late must not send the curator back to the first sample)."""
     if run_name and cursor.get("run") == run_name and cursor.get("iteration_id") is not None:
@@ -299,7 +302,7 @@ def run_changed(studio, run_name: str | None, cursor: dict, diff_on: bool, reque
     return load_run(studio, run_name, diff_on, request)
 
 
-def open_tab(studio, run_name: str | None, ids: list[int], cursor: dict, diff_on: bool,
+def open_tab(studio, run_name: str | None, ids: list[int], cursor: ReviewCursor, diff_on: bool,
              request: gr.Request | None = None) -> tuple:
     """Opening the tab loads the picked run unless the tab shows it already, with samples, and no newer
     iteration has come since (the run picker's first value fires no change event)."""
@@ -322,7 +325,7 @@ def change_iteration(studio, run_name: str | None, iteration_idx, diff_on: bool,
 
 
 def apply_filters(studio, run_name: str | None, iteration_idx, verdict: str, status: str, gate: str, language: str,
-                  min_words, max_words, min_growth, max_growth, search: str, ids: list[int], cursor: dict,
+                  min_words, max_words, min_growth, max_growth, search: str, ids: list[int], cursor: ReviewCursor,
                   diff_on: bool, request: gr.Request | None = None) -> tuple:
     """Filter the iteration in SQL and open the first sample needing this curator's decision; the iteration
     choices, guidelines and agreement are refreshed too (another curator or a new iteration may have come)."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 import functools
 import html
 import time
+from typing import TypedDict
 
 import gradio as gr
 import pandas as pd
@@ -33,15 +34,28 @@ def md_text(text: str) -> str:
 
 # -- cursor and progress -----------------------------------------------------------------------------------
 
-def new_cursor(iteration_id: int | None = None, latest_id: int | None = None, run: str | None = None) -> dict:
-    """Where a curator is: position in the filtered ids, the open sample, the newest decision id seen on it
-    (for conflicts), the samples they decided (for undo), the iteration's progress counts, and the run and its
-    latest iteration when the tab was loaded (a newer one makes opening the tab reload it)."""
+class ReviewCursor(TypedDict):
+    """Where one curator is in Review (kept in a gr.State, so a plain dict of these keys)."""
+
+    run: str | None  # the run the tab loaded
+    iteration_id: int | None  # the iteration being reviewed
+    latest_id: int | None  # the run's latest iteration when loaded: a newer one makes opening the tab reload
+    position: int  # index in the filtered ids
+    sample_id: int | None  # the open sample
+    seen_id: int  # the newest decision id on the open sample when it was shown (the conflict rule's "seen")
+    undo: list[int]  # samples this curator decided in the session, newest last
+    total: int  # samples in the iteration
+    counts: dict[str, int]  # effective verdicts: accept, reject, pending
+    counted_at: float  # when the counts were last read from the store
+
+
+def new_cursor(iteration_id: int | None = None, latest_id: int | None = None, run: str | None = None) -> ReviewCursor:
+    """A cursor at the start of an iteration's filtered list (see ReviewCursor)."""
     return {"run": run, "iteration_id": iteration_id, "latest_id": latest_id, "position": 0, "sample_id": None,
             "seen_id": 0, "undo": [], "total": 0, "counts": {}, "counted_at": 0.0}
 
 
-def recounted(store: Store, cursor: dict) -> dict:
+def recounted(store: Store, cursor: ReviewCursor) -> ReviewCursor:
     iteration_id = cursor["iteration_id"]
     if iteration_id is None:
         return cursor
@@ -49,7 +63,7 @@ def recounted(store: Store, cursor: dict) -> dict:
             "counted_at": time.time()}
 
 
-def counted(cursor: dict, before: str | None, after: str | None) -> dict:
+def counted(cursor: ReviewCursor, before: str | None, after: str | None) -> ReviewCursor:
     """Progress after one of this curator's own decisions, without recounting the whole iteration."""
     counts = dict(cursor["counts"])
     for verdict, change in ((before, -1), (after, 1)):
@@ -98,7 +112,7 @@ def _texts(sample: Sample, keep_inputs: bool) -> dict:
             "edited_by": edit["user"] if edit else None}
 
 
-def blank_view(cursor: dict, message: str) -> tuple:
+def blank_view(cursor: ReviewCursor, message: str) -> tuple:
     empty = {"cursor": {**cursor, "sample_id": None, "seen_id": 0}, "info": "No sample to show.",
              "final": gr.update(value="", interactive=False), "save_edit": gr.update(visible=False),
              "gates": pd.DataFrame(columns=GATE_HEADERS), "reasons": [], "diff": gr.update(visible=False, value=[]),
@@ -107,7 +121,8 @@ def blank_view(cursor: dict, message: str) -> tuple:
     return tuple(empty.get(f, "") for f in VIEW_FIELDS)
 
 
-def show_view(store: Store, ids: list[int], cursor: dict, diff_on: bool, message: str = "", keep_inputs: bool = False):
+def show_view(store: Store, ids: list[int], cursor: ReviewCursor, diff_on: bool, message: str = "",
+              keep_inputs: bool = False):
     """Every VIEW_FIELDS output for the sample at cursor["position"] of `ids`.
 
     keep_inputs leaves the reasons, the note and the final text as the curator left them (after a conflict
@@ -135,7 +150,7 @@ def show_view(store: Store, ids: list[int], cursor: dict, diff_on: bool, message
     return tuple(values[f] for f in VIEW_FIELDS)
 
 
-def message_only(cursor: dict, message: str) -> tuple:
+def message_only(cursor: ReviewCursor, message: str) -> tuple:
     """VIEW_FIELDS outputs that change nothing but the message."""
     return tuple(cursor if f == "cursor" else md_text(message) if f == "message" else gr.update() for f in VIEW_FIELDS)
 
