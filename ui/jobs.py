@@ -12,6 +12,9 @@ from selflengthen.jobs.progress import job_progress
 from selflengthen.shapes import Job, Store
 from ui.common import md_escape
 
+JOB_COLUMNS = ["id", "kind", "status", "stage", "done/total", "started", "finished", "error"]
+RECENT_JOBS = 20  # rows of the Iterate tab's table of recent jobs
+
 
 def launch_lines(state: dict, label: str, job: Job | None, starting: str, what: str) -> list[str]:
     """What the worker knows that the job row cannot yet: the command of `label` still starting (no running
@@ -42,13 +45,7 @@ def format_seconds(seconds: float | None) -> str:
     return f"{seconds // 3600} h {seconds % 3600 // 60} min"
 
 
-JOB_COLUMNS = ["id", "kind", "status", "stage", "done/total", "started", "finished", "error"]
 
-
-RECENT_JOBS = 20
-
-
-# -- progress --------------------------------------------------------------------------------------
 def job_line(job: Job, now: datetime | None = None) -> str:
     """'job 7 · iterate · running · stage expand 12/32 (38 %) · elapsed 20 s · ETA 33 s'."""
     progress = job_progress(job, now)
@@ -58,11 +55,7 @@ def job_line(job: Job, now: datetime | None = None) -> str:
         percent = f" ({progress['percent']} %)" if progress["percent"] is not None else ""
         parts.append(f"stage {progress['stage']} {progress['done']}/{progress['total']}{percent}")
     parts.append(f"elapsed {format_seconds(progress['elapsed'])}")
-    if job["status"] == "running":
-        parts.append(f"ETA {format_seconds(progress['eta'])}")
-    if job["error"]:
-        parts.append(f"error: {job['error']}")
-    return " · ".join(parts)
+    return _joined(parts, job, progress["eta"])
 
 
 def job_rows(store: Store, run_name: str | None) -> list[list]:
@@ -102,8 +95,13 @@ def training_line(job: Job) -> str:
             parts.append(f"{label} {metrics[key]:.4g}")
     if metrics.get("tokens_per_second"):
         parts.append(f"{metrics['tokens_per_second']:.0f} tokens/s")
+    return _joined(parts, job, metrics.get("eta_seconds"))
+
+
+def _joined(parts: list[str], job: Job, eta: float | None) -> str:
+    """A job line's parts, then the ETA while it runs and its error, if any, joined with ' · '."""
     if job["status"] == "running":
-        parts.append(f"ETA {format_seconds(metrics.get('eta_seconds'))}")
+        parts.append(f"ETA {format_seconds(eta)}")
     if job["error"]:
         parts.append(f"error: {job['error']}")
     return " · ".join(parts)

@@ -1,5 +1,5 @@
 """Build the offline demo model: a tiny Llama and a byte-level BPE tokenizer, pre-trained on the synthetic
-corpus of `demo_corpus` so that it performs every task of the Self-Lengthen loop in the pipeline's own
+corpus of `selflengthen.demo.corpus` so that it performs every task of the Self-Lengthen loop in the pipeline's own
 prompt formats (new instruction, judge, response, two-stage expansion).
 
 Everything is deterministic for a given seed. The BPE merges are computed here with a fixed tie-break

@@ -1,6 +1,6 @@
 """Checks made before an iteration starts, so a job does not die minutes in on something knowable now.
 
-Everything here only reads: `pipeline.planned_iteration` says which iteration `iterate` would work on and with
+Everything here only reads: `stages.pipeline.planned_iteration` says which iteration `iterate` would work on and with
 which models and config *without* creating it (``pipeline.current_iteration`` creates the next iteration
 once the latest is trained), so the dashboard can preview it on every refresh.
 """

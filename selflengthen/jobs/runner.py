@@ -1,4 +1,8 @@
-"""Long work as a job: a row with durable progress, a log, a heartbeat and a cancel flag."""
+"""Running long work as a job: a row with durable progress, a log, a heartbeat and a cancel flag.
+
+`JobReporter` writes a stage's progress into the job row; `run_as_job` ends the job the way its work went;
+`run_iterate_job` runs the run's current iteration as one (what `iterate` does).
+"""
 
 from __future__ import annotations
 

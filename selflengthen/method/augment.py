@@ -1,7 +1,6 @@
-"""Pure pieces of instruction augmentation: prompts, output parsing, the judge's verdict, ROUGE-L.
-
-ROUGE-L uses the `rouge-score` package with a tokenizer that keeps Chinese: each CJK character is a
-token, other text is split into lower-cased alphanumeric words.
+"""The augment stage's pure pieces: the self-instruct and judge prompts (their text in English and Chinese),
+the parser that takes the new instruction out of a reply, and the parser of the judge's yes/no.
+Near-duplicates of the pool are `rouge`'s to find.
 """
 
 from __future__ import annotations
@@ -9,6 +8,7 @@ from __future__ import annotations
 import re
 
 from selflengthen.backends.base import Prompt
+
 
 # -- prompt text: self-instruct and the instruction judge (en, zh) ---------------------------------------
 NEW_INSTRUCTION = {

@@ -1,4 +1,5 @@
-"""Pure pieces of two-stage expansion: the extender's prompts and the joining of stage outputs.
+"""The expand stage's pure pieces: the extender's prompt (its text in English and Chinese), the stage-2 prefill,
+and the joining of stage outputs.
 
 Stage 1: the extender expands the first half of the current text.
 Stage 2: the extender sees the whole text; its answer is prefilled with the stage-1 expansion plus the
@@ -9,6 +10,7 @@ the prefill followed by the continuation.
 from __future__ import annotations
 
 from selflengthen.backends.base import Prompt
+
 
 # -- prompt text: both stages send the same request; stage 2 prefills the answer -----------------------
 EXPAND = {

@@ -1,4 +1,4 @@
-"""The status of a run, per iteration, as plain data (what `status --json` prints)."""
+"""The status of a run, per iteration, as plain data (what `status --json` prints), and as a terminal table."""
 
 from __future__ import annotations
 

@@ -1,9 +1,8 @@
-"""Stage 4, drop-short: among expanded samples, randomly drop the shorter ones.
+"""Stage 4, drop-short: among expanded samples, randomly drop the shorter ones (the rule is
+`selflengthen.method.filter.drop_short`).
 
-Rank the N expanded samples by final words (shortest first, ties by id); the item at rank i gets
-r = 1 - i/N (the shortest has r = 1) and is kept with probability 1 - 2r^3. So roughly the shortest
-20 % always go and about 60 % of all are kept. The RNG is seeded by the run seed and the iteration, and
-every item draws in rank order, so a re-run gives the same result (the stage is idempotent).
+The RNG is seeded by the run seed and the iteration, and every item draws in rank order, so a re-run gives the
+same result (the stage is idempotent). With `filter.drop_short` off every expanded sample is kept.
 """
 
 from __future__ import annotations

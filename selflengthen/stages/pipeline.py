@@ -1,7 +1,7 @@
 """One Self-Lengthen iteration, up to human review: augment -> generate -> expand -> filter.
 
-The caller passes the store (any object with the storage functions; the library never imports the
-storage package) and may pass a backend factory (tests pass scripted backends). Every step is
+The caller passes the store (see `selflengthen.shapes.Store`; the library never imports the storage package)
+and may pass a backend factory (tests pass scripted backends). Every step is
 resumable, so running the iteration again after a crash does only the missing work.
 """
 

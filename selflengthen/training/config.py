@@ -1,5 +1,5 @@
-"""Fine-tuning, the plain-data side: the training config and presets, the rows each role learns from,
-the spec a training subprocess runs from, and the command that starts it. Cheap to import.
+"""Fine-tuning, the plain-data side: the training config and presets, the spec a training subprocess runs
+from, and the command that starts it. Cheap to import (the rows each role learns from are `data`'s).
 
 The trainer itself (trl, the subprocess's `main`) lives in `selflengthen.training.trainer`.
 """
