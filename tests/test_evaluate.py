@@ -1,19 +1,14 @@
 """Evaluate: benchmark files, the evaluations store, the eval job (scripted and real) and its CLI twin."""
 
 import json
-import os
-import subprocess
 import sys
-from collections import Counter
 
 import pytest
 
-from paths import ROOT
 from selflengthen.backends.base import Completion
 from selflengthen.backends.fake import ScriptedBackend
 from selflengthen.config import preset_config
 from selflengthen.errors import InputError, SelfLengthenError
-from selflengthen.evaluation.benchmark import BUNDLED_LONGEN, load_benchmark
 from selflengthen.evaluation.job import eval_command, eval_model, format_summary, judge_settings, run_eval_job
 from selflengthen.evaluation.judge import DIMENSIONS
 from selflengthen.evaluation.metrics import summarize
@@ -21,8 +16,6 @@ from selflengthen.method.words import count_words
 from selflengthen.stages.common import derive_seed
 from storage import Store, StoreError
 
-# sha256 of the bundled LonGen's canonical items: changes only if the benchmark itself changes.
-LONGEN_DIGEST = "e5699bc6e30f02145e210fa9648f6cbad5f80995d4a96400950392c50a69e985"
 
 ITEMS = [dict(zip(("language", "range", "type", "constraint", "query"), fields)) for fields in [
     ("zh", "2-4k", "about", "大约20字", "写一段关于大海的文字，约20字。"),
@@ -106,76 +99,6 @@ def bench(tmp_path):
 def count(store, table) -> int:
     return store.one(f"SELECT COUNT(*) AS n FROM {table}")["n"]
 
-
-# --- benchmarks ----------------------------------------------------------------------------------------------
-
-def test_the_bundled_longen_loads_with_a_stable_digest():
-    bench = load_benchmark(None)
-    assert load_benchmark("LonGen") == bench == load_benchmark("  ") and bench.name == "LonGen"
-    assert len(bench.items) == 240 and [i["idx"] for i in bench.items] == list(range(240))
-    assert bench.digest == LONGEN_DIGEST
-    assert Counter(i["type"] for i in bench.items) == {"about": 60, "range": 60, "above": 60, "below": 60}
-    assert Counter(i["language"] for i in bench.items) == {"zh": 120, "en": 120}
-    assert set(Counter(i["range"] for i in bench.items)) == {"2-4k", "4-6k", "6-8k"}
-    first = json.loads(BUNDLED_LONGEN.read_text(encoding="utf-8").splitlines()[0])
-    assert bench.items[0] == {"idx": 0, **first}
-
-
-def test_a_local_file_keeps_order_and_missing_labels_are_empty(tmp_path):
-    path = tmp_path / "mine.jsonl"
-    path.write_text('{"type": "about", "constraint": "around 300 words", "query": "Write."}\n\n'
-                    '{"type": "below", "constraint": "少于100字", "query": "写。", "language": "zh", "range": null,'
-                    ' "extra": 1}\n', encoding="utf-8")
-    bench = load_benchmark(str(path))
-    assert bench.name == str(path)
-    assert bench.items == [
-        {"idx": 0, "language": "", "range": "", "type": "about", "constraint": "around 300 words", "query": "Write."},
-        {"idx": 1, "language": "zh", "range": "", "type": "below", "constraint": "少于100字", "query": "写。"}]
-    assert load_benchmark(str(path)).digest == bench.digest
-    path.write_text(path.read_text(encoding="utf-8").replace("300", "301"), encoding="utf-8")
-    assert load_benchmark(str(path)).digest != bench.digest
-
-
-GOOD = '{"type": "about", "constraint": "around 300 words", "query": "Write."}\n'
-BAD_BENCHMARKS = {
-    "invalid_json": (GOOD + '{"type": "about", oops}\n', r"bench\.jsonl:2: invalid JSON"),
-    "not_an_object": (GOOD + '["about", "around 3 words"]\n', r"bench\.jsonl:2: expected a JSON object, got list"),
-    "unknown_type": (GOOD + '{"type": "longer", "constraint": "300 words", "query": "W."}\n',
-                     r"bench\.jsonl:2: unknown type 'longer'"),
-    "bad_constraint": (GOOD + '{"type": "range", "constraint": "about 300 words", "query": "W."}\n',
-                       r"bench\.jsonl:2: cannot read 'range' constraint 'about 300 words'"),
-    "missing_query": (GOOD + GOOD + '{"type": "about", "constraint": "around 3 words"}\n',
-                      r"bench\.jsonl:3: field 'query' is missing"),
-    "empty_query": ('{"type": "about", "constraint": "around 3 words", "query": "  "}\n',
-                    r"bench\.jsonl:1: field 'query' is empty"),
-    "number_label": (GOOD + '{"type": "about", "constraint": "around 3 words", "query": "W.", "language": 1}\n',
-                     r"bench\.jsonl:2: field 'language' is not a string"),
-    "empty_file": ("\n\n", r"bench\.jsonl: no items found"),
-    "huge_line": ('{"type": "about", "constraint": "around 3 words", "query": "' + "a" * 1_100_000 + '"}\n',
-                  r"bench\.jsonl:1: line is longer than"),
-}
-
-
-@pytest.mark.parametrize("case", BAD_BENCHMARKS)
-def test_bad_benchmark_files_are_refused_with_file_and_line(tmp_path, case):
-    content, message = BAD_BENCHMARKS[case]
-    path = tmp_path / "bench.jsonl"
-    path.write_text(content, encoding="utf-8")
-    with pytest.raises(InputError, match=message):
-        load_benchmark(str(path))
-
-
-def test_a_hub_id_offline_or_a_missing_file_is_a_clear_error(tmp_path):
-    with pytest.raises(InputError, match=r"cannot load hub dataset 'quanshr/LonGen' \(.+\); pass a local "
-                                         r"LonGen-format JSONL file with --benchmark FILE instead"):
-        load_benchmark("quanshr/LonGen")
-    with pytest.raises(InputError, match="no such file"):
-        load_benchmark(str(tmp_path / "missing.jsonl"))
-    with pytest.raises(InputError, match="no such file"):
-        load_benchmark("./data/LonGen")
-
-
-# --- the store -----------------------------------------------------------------------------------------------
 
 def _item_row(idx, response="An answer.", error=None):
     return {"item_idx": idx, "language": "en", "length_range": "2-4k", "type": "about",
@@ -436,95 +359,3 @@ def test_format_summary_reads_well(store, bench):
     bare = format_summary({"id": 1, "iteration_idx": 0, "role": "generator", "model": "m", "benchmark": "LonGen",
                            "status": "incomplete", "total": 3, "summary": {}})
     assert "LonGen length score (0-1): -" in bare and "judge" not in bare
-
-
-# --- the real demo model -------------------------------------------------------------------------------------
-
-def cli(*args, timeout=300):
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1"}
-    return subprocess.run([sys.executable, "-m", "selflengthen", *map(str, args)], capture_output=True, text=True,
-                          cwd=ROOT, env=env, timeout=timeout, check=False)
-
-
-@pytest.mark.slow
-def test_the_cli_evaluates_the_demo_model_and_a_rerun_regenerates_nothing(tmp_path, demo_model_dir):
-    db, seeds = tmp_path / "studio.db", tmp_path / "seeds.txt"
-    seeds.write_text("Write about the sea.\nExplain how cities grow.\n", encoding="utf-8")
-    made = cli("init", "--db", db, "--name", "demo", "--model", demo_model_dir, "--seeds", seeds, "--preset", "demo")
-    assert made.returncode == 0, made.stderr[-2000:]
-    args = ("eval", "--db", db, "--name", "demo", "--iteration", 0, "--limit", 3, "--max-new-tokens", 48, "--quiet")
-    first = cli(*args, "--json")
-    assert first.returncode == 0, first.stderr[-2000:]
-    evaluation = json.loads(first.stdout)
-    store = Store(db)
-    assert evaluation == store.get_evaluation(evaluation["id"])
-    rows = store.eval_items(evaluation["id"])
-    assert len(rows) == 3 and all(r["response"] is not None and r["error"] is None for r in rows)
-    assert all(r["words"] == count_words(r["response"]) and 0 <= r["length_score"] <= 1 for r in rows)
-    assert all(r["sl_score"] is not None and 0 <= r["sl_score"] <= 100 for r in rows)  # LonGen opens with "about"
-    assert evaluation["status"] == "done" and evaluation["summary"]["items"] == 3
-    assert evaluation["model"] == str(demo_model_dir) and evaluation["max_new_tokens"] == 48
-    assert store.get_job(evaluation["job_id"])["status"] == "done"
-
-    second = cli(*args)
-    assert second.returncode == 0, second.stderr[-2000:]
-    assert second.stdout.startswith(f"evaluation {evaluation['id']}: iteration 0 generator")
-    assert "LonGen length score (0-1): " in second.stdout
-    job = store.latest_job(evaluation["run_id"], "eval")
-    assert job["id"] != evaluation["job_id"] and job["status"] == "done"
-    assert "every item is answered already" in job["log"] and "loading" not in job["log"]
-    assert store.eval_items(evaluation["id"]) == rows and count(store, "eval_items") == 3
-
-    bad = cli("eval", "--db", db, "--name", "demo", "--iteration", 0, "--limit", 0)
-    assert bad.returncode == 1 and bad.stderr.strip() == "error: --limit must be at least 1 (got 0)"
-
-
-@pytest.mark.slow
-def test_the_demo_model_as_judge_writes_no_json_and_the_job_still_ends(tmp_path, demo_model_dir):
-    store = Store(tmp_path / "studio.db")
-    config = preset_config("demo")
-    store.create_run("r", str(demo_model_dir), str(demo_model_dir), "transformers", "demo", config.to_dict(),
-                     [{"text": "Write about the sea.", "language": "en"}])
-    judge = judge_settings(str(demo_model_dir), "transformers")
-    evaluation = run_eval_job(store, "r", 0, limit=2, max_new_tokens=16, judge=judge)
-    judged = evaluation["summary"]["judge"]
-    assert judged["model"] == str(demo_model_dir) and judged["scored"] + judged["failed"] == 2
-    assert judged["failed"] == 2  # a tiny story model does not write the JSON asked for
-    assert all(r["judge_error"] and r["judge_output"] is not None for r in store.eval_items(evaluation["id"]))
-    assert store.get_job(evaluation["job_id"])["status"] == "done" and evaluation["status"] == "done"
-
-
-@pytest.mark.slow
-def test_a_stopped_eval_of_the_demo_model_resumes_to_the_same_answers(tmp_path, demo_model_dir):
-    from selflengthen.stages.pipeline import default_backend_factory
-
-    def real_store(name):
-        store = Store(tmp_path / name)
-        config = preset_config("demo", {"backend": {"batch_size": 2}})
-        store.create_run("r", str(demo_model_dir), str(demo_model_dir), "transformers", "demo", config.to_dict(),
-                         [{"text": "Write about the sea.", "language": "en"}])
-        return store
-
-    whole = real_store("whole.db")
-    expected = run_eval_job(whole, "r", 0, limit=5, max_new_tokens=24)
-    store, batch_sizes = real_store("stopped.db"), []
-
-    def stopping_factory(role, model, config):
-        backend = default_backend_factory(role, model, config)
-        generate = backend.generate
-
-        def first_batch_then_stop(prompts, params):
-            batch_sizes.append(len(prompts))
-            store.request_cancel(store.live_jobs()[0]["id"])
-            return generate(prompts, params)
-
-        backend.generate = first_batch_then_stop
-        return backend
-
-    with pytest.raises(SelfLengthenError, match="stopped on request"):
-        run_eval_job(store, "r", 0, limit=5, max_new_tokens=24, factory=stopping_factory)
-    assert batch_sizes == [2] and store.list_evaluations(store.get_run("r")["id"])[0]["answered"] == 2
-    final = run_eval_job(store, "r", 0, limit=5, max_new_tokens=24)
-    responses = [r["response"] for r in store.eval_items(final["id"])]
-    assert responses == [r["response"] for r in whole.eval_items(expected["id"])] and all(responses)
-    assert final["summary"] == expected["summary"] and final["status"] == "done"
