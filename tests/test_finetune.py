@@ -20,15 +20,17 @@ SEEDS = [{"text": "Write an essay about the sea and its tides.", "language": "en
 
 
 @pytest.fixture
-def reviewed(tmp_path, untrained_model_dir):
-    """A run on a real (untrained) model directory whose iteration 0 ran on a scripted model."""
-    store = Store(tmp_path / "t.db")
+def reviewed(store, tmp_path):
+    """A run whose iteration 0 ran on a scripted model; its models are a folder on disk (training is refused
+    before any model is loaded, so none needs weights)."""
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "config.json").write_text("{}")
     config = preset_config("demo", {"augment": {"n_instructions": 4}})
-    run = store.create_run("r", str(untrained_model_dir), str(untrained_model_dir), "transformers", "demo",
-                           config.to_dict(), SEEDS)
+    run = store.create_run("r", str(model), str(model), "transformers", "demo", config.to_dict(), SEEDS)
     backend = scripted_backend()
     run_iterate_job(store, "r", factory=lambda *a: backend)
-    return store, run, tmp_path / "t.db"
+    return store, run, store.path
 
 
 def test_roles():
