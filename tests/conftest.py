@@ -11,6 +11,7 @@ import pytest
 from paths import ROOT
 
 sys.path.insert(0, str(ROOT))
+pytest_plugins = ["reviewing"]  # the Review tests' `reviewed` and `crafted` stores
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 

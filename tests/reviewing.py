@@ -1,9 +1,11 @@
 """One curator's Review tab, driven through its handlers as Gradio would (states fed back in), and the stores the
-Review tests start from."""
+Review tests start from (fixtures, loaded by conftest as a plugin)."""
 
 from __future__ import annotations
 
 from types import SimpleNamespace
+
+import pytest
 
 from scripted import reviewed_run
 from studios import studio_for
@@ -86,7 +88,8 @@ class Session:
         return self.take(outputs, review.VIEW_FIELDS + review.BULK_FIELDS)
 
 
-def reviewed_store(store):
+@pytest.fixture
+def reviewed(store):
     """Run 'r' with one iteration ready for review: 8 samples, 4 kept and 4 dropped by the drop-short filter."""
     reviewed_run(store, seeds=(f"Write about {XSS} and the sea.", "Explain how cities grow over the centuries."))
     return store
@@ -101,7 +104,8 @@ CRAFTED = [  # language, status, reject_reason, initial words, final words, grow
 ]
 
 
-def crafted_store(store):
+@pytest.fixture
+def crafted(store):
     """Run 'c': five samples of varied language, status, length and growth (ids 1-5 in CRAFTED's order)."""
     run = store.create_run("c", "m", "m", "transformers", "demo", {},
                            [{"text": "Write about the sea.", "language": "en"},

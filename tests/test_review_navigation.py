@@ -5,21 +5,11 @@ import pytest
 from gradio_client import Client
 
 import app
-from reviewing import Session, crafted_store, reviewed_store, value
+from reviewing import Session, value
 from storage import StoreError
 from studios import studio_for
 from ui import review_handlers as review
 from ui.hotkeys import HEAD, KEYS
-
-
-@pytest.fixture
-def reviewed(store):
-    return reviewed_store(store)
-
-
-@pytest.fixture
-def crafted(store):
-    return crafted_store(store)
 
 
 # -- navigation, diff, filters, bulk ---------------------------------------------------------------------------------

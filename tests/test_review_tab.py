@@ -2,21 +2,10 @@
 
 import re
 
-import pytest
 
-from reviewing import XSS, Session, crafted_store, reviewed_store, value
+from reviewing import XSS, Session, value
 from studios import studio_for
 from ui import review_handlers as review
-
-
-@pytest.fixture
-def reviewed(store):
-    return reviewed_store(store)
-
-
-@pytest.fixture
-def crafted(store):
-    return crafted_store(store)
 
 
 # -- loading and showing ---------------------------------------------------------------------------------------

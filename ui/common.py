@@ -19,7 +19,7 @@ from ui.worker import Worker
 class Studio:
     """The composition root's parts, handed to every tab builder."""
 
-    store: object
+    store: Store
     db_path: Path
     worker: Worker
     auth: bool = False
