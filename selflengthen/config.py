@@ -72,9 +72,13 @@ class SamplingConfig:
     top_p: float = _f(0.8, "Nucleus sampling mass.", min=0.0, max=1.0)
     top_k: int = _f(20, "Sample among the k most likely tokens (0 = no limit).", min=0)
     repetition_penalty: float = _f(1.1, "Penalty on tokens already generated (1 = none).", min=0.5, max=3.0)
+    stop: list[str] = _f([], "Generation ends before the first of these strings (every backend; not kept in the "
+                             "text). paper: the reference's '---', '\\n---', '\\n\\n---' and '\\n\\n\\n'.")
 
     def __post_init__(self):
         validate_fields(self)
+        if not all(isinstance(s, str) and s for s in self.stop):
+            raise ConfigError(f"stop must be a list of non-empty strings (got {self.stop!r})")
 
 
 @dataclass

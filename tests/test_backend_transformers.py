@@ -56,6 +56,15 @@ def test_tiny_token_limit_reports_length(backend):
     assert [(c.finish_reason, c.n_tokens) for c in out] == [("length", 2), ("length", 2)]
 
 
+def test_a_stop_string_ends_the_answer_before_it(backend):
+    params = GenerationParams(max_new_tokens=24, temperature=0, repetition_penalty=3.0)
+    [free] = backend.generate(PROMPTS[:1], params)
+    stop = free.text[len(free.text) // 2:][:3]  # a piece of what the model writes anyway
+    [stopped] = backend.generate(PROMPTS[:1], GenerationParams(**{**vars(params), "stop": ("zzqq", stop)}))
+    assert stopped.text == free.text[:free.text.find(stop)] and stopped.finish_reason == "stop"
+    assert stop and stop not in stopped.text
+
+
 def test_empty_batch(backend):
     assert backend.generate([], GREEDY) == []
 

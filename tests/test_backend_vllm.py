@@ -70,7 +70,9 @@ def test_prompts_sampling_and_outputs_are_mapped(fake_vllm):
     assert [(c.text, c.finish_reason, c.n_tokens) for c in out] == [("answer 0", "stop", 3), ("answer 1", "length", 3)]
     inputs, sampling, lora = backend.llm.calls[0]
     assert "".join(map(chr, inputs[1]["prompt_token_ids"])) == "<user>go<assistant>Go!"
-    assert [(s["top_k"], s["seed"], s["max_tokens"]) for s in sampling] == [(-1, 5, 64), (-1, 9, 64)]
+    assert [(s["top_k"], s["seed"], s["max_tokens"], s["stop"]) for s in sampling] == [(-1, 5, 64, []), (-1, 9, 64, [])]
+    backend.generate([Prompt.user("hi")], GenerationParams(stop=("---", "\n\n\n")))
+    assert backend.llm.calls[1][1][0]["stop"] == ["---", "\n\n\n"]  # vLLM ends there and leaves it out
     assert lora is None and backend.llm.kwargs["max_model_len"] == 4096 and not backend.llm.kwargs["enable_lora"]
 
 

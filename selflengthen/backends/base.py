@@ -35,6 +35,7 @@ class GenerationParams:
     top_k: int = 20
     repetition_penalty: float = 1.1
     seed: int | None = None
+    stop: tuple[str, ...] = ()  # generation ends before the first of these strings; it is not in the text
 
     @property
     def greedy(self) -> bool:

@@ -59,6 +59,19 @@ def batch_seed(prompts: list[Prompt], params: GenerationParams, index: int) -> i
     return None
 
 
+def cut_at_stop(text: str, stop: tuple[str, ...]) -> tuple[str, bool]:
+    """(the text before the earliest stop string, whether one was found): what every backend returns, whether
+    the engine stopped there itself (vLLM, OpenAI-compatible servers) or generated past it (transformers).
+
+    >>> cut_at_stop("Done.\n\n---\nNotes", ("---", "\n\n\n"))
+    ('Done.\n\n', True)
+    >>> cut_at_stop("No rule here.", ("---",))
+    ('No rule here.', False)
+    """
+    found = [i for i in (text.find(s) for s in stop if s) if i >= 0]
+    return (text[:min(found)], True) if found else (text, False)
+
+
 def first_line(error: BaseException | str, limit: int = 300) -> str:
     """The first non-empty line of an error message, shortened: error messages here stay one line.
 

@@ -10,7 +10,7 @@ import gc
 from pathlib import Path
 
 from selflengthen.backends.base import Backend, Completion, GenerationParams, Prompt
-from selflengthen.backends.chat import batch_seed, first_line, render_prompt
+from selflengthen.backends.chat import batch_seed, cut_at_stop, first_line, render_prompt
 from selflengthen.backends.models import looks_like_path
 from selflengthen.errors import BackendError
 
@@ -56,7 +56,7 @@ class TransformersBackend(Backend):
         with torch.inference_mode():
             out = self.model.generate(**batch, **self._generate_kwargs(params))
         new_tokens = out[:, batch["input_ids"].shape[1]:]  # left padding: every prompt ends at the same column
-        return [self._completion(row.tolist()) for row in new_tokens]
+        return [self._completion(row.tolist(), params.stop) for row in new_tokens]
 
     def _generate_kwargs(self, params: GenerationParams) -> dict:
         kwargs = {
@@ -69,16 +69,20 @@ class TransformersBackend(Backend):
         if not params.greedy:
             # top_k 0 means "no limit" both here and in transformers (which skips the filter for 0)
             kwargs.update(temperature=params.temperature, top_p=params.top_p, top_k=params.top_k)
+        if params.stop:  # ends a row once it holds a stop string; the text is cut there afterwards
+            kwargs.update(stop_strings=list(params.stop), tokenizer=self.tokenizer)
         return kwargs
 
-    def _completion(self, new_ids: list[int]) -> Completion:
-        """Cut a generated row after its eos (what follows is padding) and decode it."""
+    def _completion(self, new_ids: list[int], stop: tuple[str, ...] = ()) -> Completion:
+        """Cut a generated row after its eos (what follows is padding), decode it, and cut the text before its
+        first stop string (a row that reached one ended by itself, whatever followed)."""
         eos = self.tokenizer.eos_token_id
         finished = eos in new_ids
         if finished:
             new_ids = new_ids[:new_ids.index(eos) + 1]
-        text = self.tokenizer.decode(new_ids, skip_special_tokens=True)
-        return Completion(text=text, finish_reason="stop" if finished else "length", n_tokens=len(new_ids))
+        text, stopped = cut_at_stop(self.tokenizer.decode(new_ids, skip_special_tokens=True), stop)
+        return Completion(text=text, finish_reason="stop" if finished or stopped else "length",
+                          n_tokens=len(new_ids))
 
     def close(self) -> None:
         if getattr(self, "model", None) is None:

@@ -18,9 +18,10 @@ import os
 import random
 import time
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 
 from selflengthen.backends.base import Backend, Completion, GenerationParams, Prompt
-from selflengthen.backends.chat import first_line, render_prompt, request_seed
+from selflengthen.backends.chat import cut_at_stop, first_line, render_prompt, request_seed
 from selflengthen.errors import BackendError
 
 CHAT, COMPLETIONS = "/chat/completions", "/completions"
@@ -103,7 +104,11 @@ class OpenAIBackend(Backend):
         if response.status_code >= 400:
             hint = " (does base_url end in /v1?)" if response.status_code == 404 else ""
             raise BackendError(f"{url} answered HTTP {response.status_code}: {server_message(response)}{hint}")
-        return parse_completion(response, url, chat=path == CHAT)
+        completion = parse_completion(response, url, chat=path == CHAT)
+        # Servers honour `stop` (vLLM, llama.cpp, TGI); cutting here too makes the answer the same on one that
+        # does not, and an answer that reached a stop string ended by itself.
+        text, stopped = cut_at_stop(completion.text, params.stop)
+        return replace(completion, text=text, finish_reason="stop") if stopped else completion
 
     def _send(self, path: str, body: dict):
         """POST with retries on connection errors, timeouts, 429 and 5xx; return any other response."""
@@ -143,6 +148,8 @@ def sampling_fields(params: GenerationParams, seed: int | None, style: str) -> d
     fields = {"max_tokens": params.max_new_tokens, "temperature": params.temperature, "top_p": params.top_p}
     if seed is not None:
         fields["seed"] = seed
+    if params.stop:
+        fields["stop"] = list(params.stop)
     if style == "vllm":
         fields.update(top_k=params.top_k or -1, repetition_penalty=params.repetition_penalty)
     else:

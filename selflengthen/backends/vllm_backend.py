@@ -62,7 +62,8 @@ class VLLMBackend(Backend):
         return self.vllm.SamplingParams(
             temperature=params.temperature, top_p=params.top_p,
             top_k=params.top_k or -1,  # ours: 0 = no limit; vllm: -1 = no limit
-            repetition_penalty=params.repetition_penalty, max_tokens=params.max_new_tokens, seed=seed)
+            repetition_penalty=params.repetition_penalty, max_tokens=params.max_new_tokens, seed=seed,
+            stop=list(params.stop))  # vLLM leaves the stop string out of the text, as the other backends do
 
     def close(self) -> None:
         if getattr(self, "llm", None) is None:

@@ -24,7 +24,7 @@ def derive_seed(*parts) -> int:
 def sampling_params(config: RunConfig, max_new_tokens: int, seed: int) -> GenerationParams:
     s = config.sampling
     return GenerationParams(max_new_tokens=max_new_tokens, temperature=s.temperature, top_p=s.top_p,
-                            top_k=s.top_k, repetition_penalty=s.repetition_penalty, seed=seed)
+                            top_k=s.top_k, repetition_penalty=s.repetition_penalty, seed=seed, stop=tuple(s.stop))
 
 
 def batches(items: Sequence[T], size: int) -> Iterator[list[T]]:
