@@ -63,8 +63,8 @@ def cut_at_stop(text: str, stop: tuple[str, ...]) -> tuple[str, bool]:
     """(the text before the earliest stop string, whether one was found): what every backend returns, whether
     the engine stopped there itself (vLLM, OpenAI-compatible servers) or generated past it (transformers).
 
-    >>> cut_at_stop("Done.\n\n---\nNotes", ("---", "\n\n\n"))
-    ('Done.\n\n', True)
+    >>> cut_at_stop("Done.\\n\\n---\\nNotes", ("---", "\\n\\n\\n"))
+    ('Done.\\n\\n', True)
     >>> cut_at_stop("No rule here.", ("---",))
     ('No rule here.', False)
     """
