@@ -122,6 +122,26 @@ class ExpandConfig:
     growth: float = _f(1.2, "A sample passes when final words >= growth x initial words.", min=1.0)
     max_retries: int = _f(20, "Retries of a round whose output fails a gate or is not longer.", min=0)
     max_new_tokens: int = _f(8192, "Token limit of each stage's answer.", min=1)
+    gate_stage1: bool = _f(True, "Gate the stage-1 expansion (text gates and longer than the half it expands) "
+                                 "before stage 2 runs on it; the reference gates only the finished text.")
+
+    def __post_init__(self):
+        validate_fields(self)
+
+
+@dataclass
+class GatesConfig:
+    punctuation: str = _f(
+        "default", "Which endings close a text. default: a sentence end of the text's language (closing quotes and "
+        "brackets skipped); reference: the reference implementation's last characters (zh: 。！？…”’)]}>）】 or a "
+        "backtick, an ASCII stop not; en: . ! ? , ; : - \" ' ) ] } > or a backtick).", choices=("default", "reference"))
+    ngram: str = _f(
+        "default", "How the repeated n-gram gate counts. default: Chinese characters without whitespace, lower-cased "
+        "words otherwise; reference: in Chinese each non-ASCII character and each run of ASCII characters is one "
+        "unit, other text counts words as written.", choices=("default", "reference"))
+    meta_talk: bool = _f(False, "Reject English text with 'revised', 'revision', 'response', 'version' or "
+                                "'paragraph' in its first 2 or last 3 lines (the reference's filter of answers "
+                                "that talk about their own rewrite).")
 
     def __post_init__(self):
         validate_fields(self)
@@ -188,6 +208,7 @@ class RunConfig(JsonConfig):
     generate: GenerateConfig = field(default_factory=GenerateConfig)
     expand: ExpandConfig = field(default_factory=ExpandConfig)
     filter: FilterConfig = field(default_factory=FilterConfig)
+    gates: GatesConfig = field(default_factory=GatesConfig)
     backend: BackendConfig = field(default_factory=BackendConfig)
 
     def __post_init__(self):

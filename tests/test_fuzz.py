@@ -16,7 +16,7 @@ from selflengthen.evaluation.benchmark import check_item
 from selflengthen.evaluation.judge import DIMENSIONS, JudgeParseError, parse_judge_output
 from selflengthen.evaluation.longen import TYPES, constraint_numbers, length_score, parse_constraint, score_items
 from selflengthen.method.augment import parse_judgement, parse_new_instruction
-from selflengthen.method.gates import check_text, ends_with_punctuation, repeated_ngram, sentence_breaks
+from selflengthen.method.gates import GateRules, check_text, ends_with_punctuation, repeated_ngram, sentence_breaks
 from selflengthen.method.split import split_halves
 from selflengthen.method.words import count_words, detect_language, split_words
 from selflengthen.runs.seeds import LANGUAGES, Seed, parse_json_seed, parse_seed_text
@@ -81,7 +81,7 @@ def test_the_splitter_always_rejoins_exactly(text):
 
 @given(TEXT, LANGUAGE, st.booleans(), st.integers(2, 12), st.integers(2, 14))
 def test_gates_judge_any_text(text, language, truncated, n_words, n_chars):
-    results = check_text(text, language, truncated=truncated, n_words=n_words, n_chars=n_chars)
+    results = check_text(text, language, truncated=truncated, rules=GateRules(n_words=n_words, n_chars=n_chars))
     assert [r.gate for r in results] == ["non_empty", "not_truncated", "ends_with_punctuation", "no_repeated_ngram"]
     assert all(isinstance(r.passed, bool) and isinstance(r.reason, str) for r in results)
     assert isinstance(ends_with_punctuation(text, language), bool)

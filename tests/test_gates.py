@@ -3,7 +3,7 @@
 import pytest
 
 from selflengthen.method.gates import (
-    check_text, ends_with_punctuation, first_failure, passed, repeated_ngram, sentence_breaks)
+    GateRules, check_text, ends_with_punctuation, first_failure, passed, repeated_ngram, sentence_breaks)
 
 GATES = ["non_empty", "not_truncated", "ends_with_punctuation", "no_repeated_ngram"]
 
@@ -101,3 +101,52 @@ def test_gate_result_to_dict():
 def test_sentence_breaks(text, pieces):
     cuts = [0, *sentence_breaks(text), len(text)]
     assert [text[a:b].strip() for a, b in zip(cuts, cuts[1:])] == pieces
+
+
+# -- the reference implementation's rules (the paper preset) -------------------------------------------------
+
+REFERENCE = GateRules(punctuation="reference", ngram="reference", meta_talk=True)
+ZH_13 = "一二三四五六七八九十甲乙丙"  # 13 non-ASCII characters: one 13-unit n-gram
+
+
+@pytest.mark.parametrize("text, language, failing", [
+    # endings, on the text with trailing whitespace stripped
+    ("我们走吧。 \n", "zh", []),
+    ("他说：“走吧。”", "zh", []),
+    ("（完）", "zh", []),
+    ("见上文】", "zh", []),
+    ("代码如下`", "zh", []),
+    ("我们走吧.", "zh", ["ends_with_punctuation"]),         # an ASCII stop does not close Chinese text
+    ("我们走吧...", "zh", ["ends_with_punctuation"]),       # nor do three of them
+    ("我们走吧!", "zh", ["ends_with_punctuation"]),
+    ("《书名》", "zh", ["ends_with_punctuation"]),
+    ("A list ends with a comma,", "en", []),                # the reference's English set is wide
+    ("Step one -", "en", []),
+    ("Note: see (below)", "en", []),
+    ("It does not end", "en", ["ends_with_punctuation"]),
+    ("It ends in a star*", "en", ["ends_with_punctuation"]),
+    # n-grams: Chinese units are non-ASCII characters and runs of ASCII; English words as written
+    (ZH_13 + "，" + ZH_13 + "。", "zh", ["no_repeated_ngram"]),
+    (ZH_13[:12] + " A " + ZH_13[:12] + " B。", "zh", []),     # ' A ' and ' B' are units of their own
+    (ZH_13[:6] + " x y " + ZH_13[:6] + "，" + ZH_13[:6] + " x y " + ZH_13[:6] + "。", "zh", ["no_repeated_ngram"]),
+    (("one two three four five six seven eight nine ten " * 2) + "end.", "en", ["no_repeated_ngram"]),
+    ("One two three four five six seven eight nine ten one two three four five six seven eight nine ten end.",
+     "en", []),                                             # "One" != "one": no lower-casing
+    # meta talk: in the first 2 or the last 3 lines, English only
+    ("Here is the revised version.\n\nBees.\n\nHoney.\n\nWax.\n\nEnd.", "en", ["no_meta_talk"]),
+    ("Bees.\n\nHoney.\n\nWax.\n\nSee the paragraph above.", "en", ["no_meta_talk"]),
+    ("Bees.\nHoney.\nA response to the critics.\nWax.\nHives.\nSwarms.\nEnd.", "en", []),  # a middle line
+    ("Responses vary.\n\nEnd.", "en", []),                  # as written: "Responses" is not "response"
+    ("这是修改后的版本 revised。", "zh", []),               # the filter is the English model's
+])
+def test_the_reference_rules(text, language, failing):
+    results = check_text(text, language, rules=REFERENCE)
+    assert [r.gate for r in results] == GATES + (["no_meta_talk"] if language == "en" else [])
+    assert [r.gate for r in results if not r.passed] == failing
+
+
+def test_the_default_rules_differ_from_the_reference_where_the_preset_says():
+    assert [r.gate for r in check_text("A list ends with a comma,", "en") if not r.passed] == ["ends_with_punctuation"]
+    assert [r.gate for r in check_text("我们走吧!", "zh") if not r.passed] == []
+    upper = "One two three four five six seven eight nine ten one two three four five six seven eight nine ten end."
+    assert [r.gate for r in check_text(upper, "en") if not r.passed] == ["no_repeated_ngram"]  # lower-cased

@@ -44,6 +44,7 @@ def check_reasons(reasons) -> list[str]:
 GATE_REASONS = {
     "drop_short": "too_short", "growth": "too_short", "longer": "too_short", "non_empty": "too_short",
     "no_repeated_ngram": "repetitive", "not_truncated": "truncated", "ends_with_punctuation": "formatting",
+    "no_meta_talk": "formatting",
 }
 
 

@@ -7,6 +7,7 @@ from typing import Iterator, Sequence, TypeVar
 
 from selflengthen.backends.base import GenerationParams
 from selflengthen.config import RunConfig
+from selflengthen.method.gates import GateRules
 
 T = TypeVar("T")
 
@@ -25,6 +26,13 @@ def sampling_params(config: RunConfig, max_new_tokens: int, seed: int) -> Genera
     s = config.sampling
     return GenerationParams(max_new_tokens=max_new_tokens, temperature=s.temperature, top_p=s.top_p,
                             top_k=s.top_k, repetition_penalty=s.repetition_penalty, seed=seed, stop=tuple(s.stop))
+
+
+def gate_rules(config: RunConfig) -> GateRules:
+    """The text gates' rules of a run: its `gates` section and the generate stage's n-gram sizes."""
+    g = config.gates
+    return GateRules(punctuation=g.punctuation, ngram=g.ngram, meta_talk=g.meta_talk,
+                     n_words=config.generate.ngram_words, n_chars=config.generate.ngram_chars)
 
 
 def batches(items: Sequence[T], size: int) -> Iterator[list[T]]:

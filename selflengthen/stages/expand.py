@@ -22,7 +22,8 @@ from selflengthen.method.gates import GateResult, check_text, first_failure
 from selflengthen.method.split import split_halves
 from selflengthen.method.words import count_words
 from selflengthen.shapes import Iteration, Run, Sample, Store
-from selflengthen.stages.common import backend_gate, count_rejection, derive_seed, log_backend_errors, sampling_params
+from selflengthen.stages.common import (backend_gate, count_rejection, derive_seed, gate_rules, log_backend_errors,
+                                        sampling_params)
 from selflengthen.stages.reporter import Reporter
 
 BACKEND_FAILURE = "expand/backend"  # the reject reason of a request the backend gave up on
@@ -109,8 +110,10 @@ def _stage1(backend, config, batch: list[_Work], seed: int) -> None:
     for work, out in zip(batch, outputs):
         work.error = out.error
         work.stage1 = out.text.strip()
-        gates = check_text(work.stage1, work.sample["language"], truncated=out.truncated,
-                           n_words=config.generate.ngram_words, n_chars=config.generate.ngram_chars)
+        if not cfg.gate_stage1:  # the reference gates only the finished text
+            work.stage1_gates = []
+            continue
+        gates = check_text(work.stage1, work.sample["language"], truncated=out.truncated, rules=gate_rules(config))
         work.stage1_gates = [GateResult(f"stage1_{g.gate}", g.passed, g.reason) for g in gates] + [
             longer_gate(count_words(work.half[0]), count_words(work.stage1), "stage1_longer")]
 
@@ -127,8 +130,7 @@ def _stage2(backend, config, ready: list[_Work], seed: int) -> list[tuple]:
     for work, prefill, out in zip(ready, prefills, outputs):
         work.error = out.error
         text = join_stage2(prefill, out.text)
-        gates = check_text(text, work.sample["language"], truncated=out.truncated,
-                           n_words=config.generate.ngram_words, n_chars=config.generate.ngram_chars)
+        gates = check_text(text, work.sample["language"], truncated=out.truncated, rules=gate_rules(config))
         gates.append(longer_gate(count_words(work.text), count_words(text), "longer"))
         results.append((text, gates))
     return results

@@ -16,7 +16,8 @@ from selflengthen.method.gates import check_text, first_failure
 from selflengthen.method.generate import build_response_prompt
 from selflengthen.method.words import count_words
 from selflengthen.shapes import Iteration, Run, Store
-from selflengthen.stages.common import backend_gate, count_rejection, derive_seed, log_backend_errors, sampling_params
+from selflengthen.stages.common import (backend_gate, count_rejection, derive_seed, gate_rules, log_backend_errors,
+                                        sampling_params)
 from selflengthen.stages.reporter import Reporter
 
 BACKEND_FAILURE = "generate/backend"  # the reject reason of a request the backend gave up on
@@ -70,7 +71,7 @@ def _judge_response(item: _Item, out, config, run, iteration) -> dict | None:
         return _unanswered(item, out.error, run, iteration)
     language = item.instruction["language"]
     cfg = config.generate
-    gates = check_text(out.text, language, truncated=out.truncated, n_words=cfg.ngram_words, n_chars=cfg.ngram_chars)
+    gates = check_text(out.text, language, truncated=out.truncated, rules=gate_rules(config))
     item.attempts += 1
     failure = first_failure(gates)
     if failure is not None:
