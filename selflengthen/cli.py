@@ -119,6 +119,18 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--private", action="store_true", help="with --push-to-hub: create the repo private")
     c.add_argument("--json", action="store_true")
 
+    c = sub.add_parser("config", help="print a preset's fully resolved configuration (every field)")
+    c.add_argument("--preset", help="demo or paper (default: the config file's, else demo)")
+    c.add_argument("--config", help="JSON file merged over the preset")
+    c.add_argument("--json", action="store_true")
+
+    c = sub.add_parser("gates", help="every gate's verdict and reason on each text of a JSONL file")
+    c.add_argument("file", help="JSONL: 'text', optional 'language' (en/zh; detected when absent) and 'stage' "
+                                "(generate, stage1 or expand; default generate)")
+    c.add_argument("--preset", help="demo or paper (default: the config file's, else demo)")
+    c.add_argument("--config", help="JSON file merged over the preset")
+    c.add_argument("--json", action="store_true", help="one JSON object per input line")
+
     c = sub.add_parser("score", help="LonGen length-following score of a JSONL file (type, constraint, response)")
     c.add_argument("file")
     c.add_argument("--json", action="store_true")
@@ -138,6 +150,9 @@ def main(argv: list[str] | None = None) -> int:
     except SelfLengthenError as e:  # includes the store's StoreError
         print(f"error: {e}", file=sys.stderr)
         return 1
+    except BrokenPipeError:  # the reader went away (`config | head`): no traceback, and none at exit either
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 def _open_store(path: str, must_exist: bool = True):
@@ -277,6 +292,53 @@ def cmd_chat(args) -> None:
 
     print(chat_reply(args.model, [{"role": "user", "content": args.message}], max_new_tokens=args.max_new_tokens,
                      temperature=args.temperature, seed=args.seed))
+
+
+def _resolved_config(preset: str | None, config_file: str | None):
+    from selflengthen.config import load_config_file, resolve_config
+
+    return resolve_config(preset, load_config_file(config_file) if config_file else {})
+
+
+def cmd_config(args) -> None:
+    from selflengthen.config import flat_fields
+
+    config = _resolved_config(args.preset, args.config)
+    if args.json:
+        print(config.to_json())
+        return
+    for name, value, help in flat_fields(config):
+        print(f"{name} = {json.dumps(value, ensure_ascii=False)}  # {help}")
+
+
+def cmd_gates(args) -> None:
+    from selflengthen.inputs import json_records
+    from selflengthen.stages.common import gate_verdicts
+
+    config = _resolved_config(args.preset, args.config)
+    for where, record in json_records(args.file, 16_000_000):
+        verdict = gate_verdicts(*_gate_input(where, record), config)
+        if args.json:
+            print(json.dumps(verdict, ensure_ascii=False))
+            continue
+        failed = [g for g in verdict["gates"] if not g["passed"]]
+        print(f"{where}: " + ("pass" if not failed else "; ".join(f"{g['gate']}: {g['reason']}" for g in failed)))
+
+
+def _gate_input(where: str, record: dict) -> tuple[str, str, str]:
+    """(text, language, stage) of one line of a `gates` file, each field checked."""
+    from selflengthen.method.words import detect_language
+    from selflengthen.stages.common import STAGES_GATED
+
+    text, stage = record.get("text"), record.get("stage", "generate")
+    if not isinstance(text, str):
+        raise SelfLengthenError(f"{where}: field 'text' must be a string")
+    language = record.get("language") or detect_language(text)
+    if language not in ("en", "zh"):
+        raise SelfLengthenError(f"{where}: field 'language' must be en or zh (got {language!r:.40})")
+    if stage not in STAGES_GATED:
+        raise SelfLengthenError(f"{where}: field 'stage' must be one of {', '.join(STAGES_GATED)} (got {stage!r:.40})")
+    return text, language, stage
 
 
 def cmd_score(args) -> None:

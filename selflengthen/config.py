@@ -117,10 +117,26 @@ class GenerateConfig:
 
 @dataclass
 class ExpandConfig:
-    rounds: int = _f(3, "Expansion rounds per sample (each: stage 1 on the first half, stage 2 on the whole).",
-                     min=1, max=10)
-    growth: float = _f(1.2, "A sample passes when final words >= growth x initial words.", min=1.0)
-    max_retries: int = _f(20, "Retries of a round whose output fails a gate or is not longer.", min=0)
+    mode: str = _f(
+        "rounds", "rounds: each of `rounds` rounds is retried (up to max_retries) until it passes, then the next "
+        "expands its result. attempts (the reference): one expansion is up to `rounds` attempts, a failed one "
+        "skipped (the text stays as it was); the whole expansion is redone (up to `redo` times) while its result "
+        "is not more than growth x the initial response.", choices=("rounds", "attempts"))
+    rounds: int = _f(3, "Rounds (mode rounds) or attempts (mode attempts) per expansion; each: stage 1 on the first "
+                        "half, stage 2 on the whole.", min=1, max=10)
+    growth: float = _f(1.2, "A sample passes when final words >= growth x initial words (mode attempts: more than).",
+                       min=1.0)
+    max_retries: int = _f(20, "Mode rounds: retries of a round whose output fails a gate or is not longer.", min=0)
+    redo: int = _f(20, "Mode attempts: whole expansions tried before the sample is given up.", min=1)
+    per_response: int = _f(1, "Expansions of each initial response, each its own sample (the reference: 2).",
+                           min=1, max=8)
+    split: str = _f("nearest_middle", "Where stage 1's first half ends. nearest_middle: the paragraph (else line, "
+                                      "sentence) boundary nearest the middle; pieces (the reference): the first "
+                                      "half of the blank-line pieces (of the lines when there are two or fewer).",
+                    choices=("nearest_middle", "pieces"))
+    trim_stage1: bool = _f(False, "Cut the stage-1 expansion to its first 2/3 of paragraphs (dropping the early "
+                                  "conclusion written for a half text) and prefill exactly that (the reference); "
+                                  "off: prefill all of it and the separator that followed the first half.")
     max_new_tokens: int = _f(8192, "Token limit of each stage's answer.", min=1)
     gate_stage1: bool = _f(True, "Gate the stage-1 expansion (text gates and longer than the half it expands) "
                                  "before stage 2 runs on it; the reference gates only the finished text.")
@@ -150,6 +166,8 @@ class GatesConfig:
 @dataclass
 class FilterConfig:
     drop_short: bool = _f(True, "Randomly drop short expansions: keep with probability 1 - 2r^3, r = 1 - rank/N.")
+    drop_short_initial: bool = _f(False, "Drop short initial responses the same way before any is expanded (the "
+                                         "reference drops short ones twice: before and after expansion).")
 
     def __post_init__(self):
         validate_fields(self)
@@ -263,6 +281,31 @@ _DEMO = {
     "backend": {"batch_size": 32},
 }
 PRESETS = {"paper": {"preset": "paper"}, "demo": _DEMO}
+
+
+def resolve_config(preset: str | None, overrides: dict) -> RunConfig:
+    """The preset named by `preset`, else by the overrides' own "preset" key, else demo, with the overrides merged
+    over it; the two names must agree when both are given."""
+    named = overrides.get("preset")
+    if preset and named and named != preset:
+        raise ConfigError(f"the config file says preset '{named}' but --preset is '{preset}'")
+    return preset_config(preset or named or "demo", overrides)
+
+
+def flat_fields(config, prefix: str = "") -> list[tuple[str, object, str]]:
+    """(dotted name, value, help) of every field of a config, nested sections flattened, in declaration order.
+
+    >>> flat_fields(SamplingConfig())[0]
+    ('temperature', 0.7, 'Sampling temperature; 0 means greedy decoding.')
+    """
+    rows = []
+    for f in dataclasses.fields(config):
+        value = getattr(config, f.name)
+        if dataclasses.is_dataclass(value):
+            rows += flat_fields(value, f"{prefix}{f.name}.")
+        else:
+            rows.append((prefix + f.name, value, f.metadata.get("help", "")))
+    return rows
 
 
 def preset_config(name: str, overrides: dict | None = None) -> RunConfig:

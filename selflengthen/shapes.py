@@ -81,6 +81,7 @@ class Sample(TypedDict):
     growth: float | None  # final words / initial words
     rounds: int
     expand_attempts: int
+    response_of: int | None  # expand.per_response > 1: the sample whose initial response this one expands again
     gates: dict[str, Any]  # step -> the gate results of that step
     rejections: dict[str, int]  # gate -> rejections over every attempt
     created_at: str
@@ -88,6 +89,7 @@ class Sample(TypedDict):
     instruction: NotRequired[str]  # review_sample: the instruction's text
     history: NotRequired[list[Decision]]  # review_sample: every decision on it, oldest first
     latest_per_curator: NotRequired[list[Decision]]  # review_sample: each curator's latest decision
+    siblings: NotRequired[list[int]]  # review_sample: the other samples expanding the same initial response
 
 
 class Decision(TypedDict):
@@ -172,6 +174,8 @@ class Store(Protocol):
     def save_samples(self, rows: list[dict]) -> None: ...
     def save_expansion(self, samples: list[dict], rounds: list[dict]) -> None: ...
     def update_sample_statuses(self, updates: dict[int, tuple[str, str | None, dict]]) -> None: ...
+    def save_selection(self, iteration_id: int, dropped: dict[int, tuple[str, str | None, dict]],
+                       copies: list[dict], mark: str) -> None: ...
     def iteration_samples(self, iteration_id: int, statuses: tuple[str, ...] | None = None) -> list[Sample]: ...
     def sample_slots(self, iteration_id: int) -> set[tuple[int, int]]: ...
     def sample_status_counts(self, iteration_id: int) -> dict[str, int]: ...

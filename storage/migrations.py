@@ -252,3 +252,10 @@ def m004_evaluation(db):
             updated_at TEXT NOT NULL,
             UNIQUE (evaluation_id, item_idx)
         )""")
+
+
+@migrations(name="005_expansions_of_one_response")
+def m005_expansions_of_one_response(db):
+    # With expand.per_response > 1 one initial response is expanded several times, each expansion its own sample;
+    # a copy's response_of names the sample whose initial response it expands (NULL for the sample itself).
+    db.execute("ALTER TABLE samples ADD COLUMN response_of INTEGER REFERENCES samples(id)")

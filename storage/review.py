@@ -101,9 +101,17 @@ class ReviewMixin:
         if row is None:
             return None
         row["gates"] = loads(row["gates"], {})
+        row["siblings"] = self.response_siblings(row)
         row["history"] = self.decision_history(sample_id)
         row["latest_per_curator"] = latest_per_curator(row["history"])
         return row
+
+    def response_siblings(self, sample: dict) -> list[int]:
+        """Ids of the other samples that expand the same initial response (expand.per_response > 1)."""
+        root = sample["response_of"] or sample["id"]
+        rows = self.query("SELECT id FROM samples WHERE (id = ? OR response_of = ?) AND id != ? ORDER BY id",
+                          [root, root, sample["id"]])
+        return [r["id"] for r in rows]
 
     def effective_verdict(self, sample_id: int) -> str | None:
         """The verdict that counts for one sample now (None when nobody decided it)."""

@@ -11,7 +11,7 @@ _SAMPLE_JSON = ("gates", "rejections")
 _SAMPLE_COLUMNS = (
     "run_id", "iteration_id", "instruction_id", "slot", "language", "status", "reject_reason",
     "initial_response", "initial_words", "initial_attempts", "first_half", "stage1_expansion",
-    "final_expansion", "final_words", "growth", "rounds", "expand_attempts",
+    "final_expansion", "final_words", "growth", "rounds", "expand_attempts", "response_of",
     "gates", "rejections",
 )
 _ROUND_COLUMNS = (
@@ -48,7 +48,7 @@ _ROUND_UPSERT = _upsert_sql("expansion_rounds", _ROUND_COLUMNS + ("created_at",)
 
 _SAMPLE_DEFAULTS = {
     "reject_reason": None, "first_half": None, "stage1_expansion": None, "final_expansion": None,
-    "final_words": None, "growth": None, "rounds": 0, "expand_attempts": 0,
+    "final_words": None, "growth": None, "rounds": 0, "expand_attempts": 0, "response_of": None,
     "gates": {}, "rejections": {},
 }
 _plain_values = itemgetter(*_SAMPLE_PLAIN_COLUMNS)  # one C-level call per row instead of a loop over columns
@@ -81,6 +81,15 @@ class SamplesMixin:
         with self.transaction() as db:
             db.conn.executemany(_ROUND_UPSERT, params)
             self.save_samples(samples)
+
+    def save_selection(self, iteration_id: int, dropped: dict[int, tuple[str, str | None, dict]],
+                       copies: list[dict], mark: str) -> None:
+        """The selection before expansion, all or nothing: the dropped samples' new status, the new copies, and
+        `mark` added to the iteration's steps_done (so it never runs twice)."""
+        with self.transaction():
+            self.update_sample_statuses(dropped)
+            self.save_samples(copies)
+            self.mark_step_done(iteration_id, mark)
 
     def update_sample_statuses(self, updates: dict[int, tuple[str, str | None, dict]]) -> None:
         """{sample_id: (status, reject_reason, gates)} written in one transaction."""

@@ -4,7 +4,7 @@ import random
 
 import pytest
 
-from selflengthen.method.split import split_halves
+from selflengthen.method.split import split_halves, split_pieces
 
 
 @pytest.mark.parametrize("text, expected", [
@@ -53,3 +53,23 @@ def test_long_text_splits_near_the_middle():
     assert separator == "\n\n"
     # Boundaries after 30, 40 and 60 of 100 words: 40 and 60 tie, and the earlier one wins.
     assert first.count("word") == 40 and second.count("word") == 60
+
+
+def test_a_heading_then_single_line_paragraphs_splits_between_the_lines():
+    text = "# Heading\n\nFirst line of text.\nSecond line of text.\nThird line of text.\nFourth line of text."
+    first, separator, second = split_halves(text)
+    assert separator == "\n" and first.endswith("Second line of text.") and second.startswith("Third line")
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("A.\n\nB.\n\nC.\n\nD.", ("A.\n\nB.", "\n\n", "C.\n\nD.")),
+    ("A.\n\nB.\n\nC.", ("A.", "\n\n", "B.\n\nC.")),             # floor(3/2) = 1 piece first
+    ("A.\n\nB.\nC.\nD.", ("A.\n", "\n", "B.\nC.\nD.")),         # two blank-line pieces: split on newlines
+    ("A.\nB.\nC.", ("A.", "\n", "B.\nC.")),
+    ("One paragraph only.", ("", "", "One paragraph only.")),        # one piece: the first half is empty
+    ("A.\n\n\nB.\n\nC.", ("A.", "\n\n", "\nB.\n\nC.")),       # split on exactly two newlines, as written
+])
+def test_the_reference_split(text, expected):
+    assert split_pieces(text) == expected
+    first, separator, second = expected
+    assert first + separator + second == text

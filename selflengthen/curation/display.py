@@ -115,6 +115,8 @@ def headline(sample: Sample, position: int, total: int, edited_by: str | None = 
     >>> rows = [{"id": 7, "user": "ann", "verdict": "accept"}, {"id": 9, "user": "bob", "verdict": "reject"}]
     >>> headline({"id": 12, "status": "kept", "language": "en", "growth": 2.5, "latest_per_curator": rows}, 2, 40)
     'Sample 12 · 3 of 40 · verdict: reject by bob (also ann: accept) · status kept · en · growth 2.50x'
+    >>> headline({"id": 13, "status": "kept", "language": "en", "siblings": [12], "latest_per_curator": []}, 3, 40)
+    'Sample 13 · 4 of 40 · verdict: pending · status kept · en · same initial response as sample 12'
     """
     latest = sample["latest_per_curator"]
     effective = effective_decision(latest)
@@ -127,6 +129,8 @@ def headline(sample: Sample, position: int, total: int, edited_by: str | None = 
              f"status {sample['status']}", sample["language"]]
     if sample.get("growth") is not None:
         parts.append(f"growth {sample['growth']:.2f}x")
+    if sample.get("siblings"):
+        parts.append(f"same initial response as sample {', '.join(map(str, sample['siblings']))}")
     if edited_by is not None:
         parts.append(f"final text edited by {_name(edited_by)}")
     return " · ".join(parts)

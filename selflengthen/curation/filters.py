@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from selflengthen.errors import InputError
 
 
-SAMPLE_STATUSES = ("generated", "failed_generation", "expanded", "failed_expansion", "kept", "dropped_short")
+SAMPLE_STATUSES = ("generated", "failed_generation", "dropped_initial", "expanded", "failed_expansion", "kept",
+                   "dropped_short")
 
 
 VERDICT_FILTERS = ("all", "pending", "accept", "reject")

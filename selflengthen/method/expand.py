@@ -38,13 +38,29 @@ def build_expand_prompt(instruction: str, text: str, language: str, prefill: str
                        prefill=prefill, seed=seed)
 
 
-def stage2_prefill(stage1_text: str, separator: str) -> str:
-    """The start of the stage-2 answer: the stage-1 expansion and the separator that followed the first half.
+def trim_stage1(text: str) -> str:
+    """The reference's cut of a stage-1 expansion: its first ⌊2n/3⌋ paragraphs (split on blank lines). A model
+    given half a text writes it as a whole one, conclusion included; stage 2 should not continue after that.
+
+    >>> trim_stage1("Intro.\\n\\nMiddle.\\n\\nIn conclusion, done.")
+    'Intro.\\n\\nMiddle.'
+    >>> trim_stage1("Just one paragraph.")
+    ''
+    """
+    pieces = text.split("\n\n")
+    return "\n\n".join(pieces[:len(pieces) * 2 // 3])
+
+
+def stage2_prefill(stage1_text: str, separator: str, trim: bool = False) -> str:
+    """The start of the stage-2 answer. By default the stage-1 expansion and the separator that followed the
+    first half; with `trim` (the reference), exactly the trimmed stage-1 text, which the model continues.
 
     >>> stage2_prefill("Long first half.", "\\n")
     'Long first half.\\n'
+    >>> stage2_prefill("A.\\n\\nB.\\n\\nC.", "\\n\\n", trim=True)
+    'A.\\n\\nB.'
     """
-    return stage1_text.strip() + separator
+    return trim_stage1(stage1_text) if trim else stage1_text.strip() + separator
 
 
 def join_stage2(prefill: str, continuation: str) -> str:

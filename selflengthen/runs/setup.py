@@ -5,8 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from selflengthen.backends.models import check_model
-from selflengthen.config import RunConfig, load_config_file, merge, preset_config
-from selflengthen.errors import ConfigError
+from selflengthen.config import RunConfig, load_config_file, merge, resolve_config
 
 
 @dataclass
@@ -23,12 +22,9 @@ def prepare_run(*, preset: str | None, config_file: str | None, backend: str | N
     from selflengthen.runs.seeds import load_seeds
 
     overrides = load_config_file(config_file) if config_file else {}
-    named = overrides.get("preset")
-    if preset and named and named != preset:
-        raise ConfigError(f"the config file says preset '{named}' but --preset is '{preset}'")
     if backend:
         overrides = merge(overrides, {"backend": {"name": backend}})
-    config = preset_config(preset or named or "demo", overrides)
+    config = resolve_config(preset, overrides)
     generator = check_model(model, config.backend.name)
     extender = check_model(extender_model, config.backend.name) if extender_model else generator
     return PreparedRun(config, generator, extender, load_seeds(seeds_file))

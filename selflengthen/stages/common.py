@@ -7,7 +7,7 @@ from typing import Iterator, Sequence, TypeVar
 
 from selflengthen.backends.base import GenerationParams
 from selflengthen.config import RunConfig
-from selflengthen.method.gates import GateRules
+from selflengthen.method.gates import GateRules, check_text
 
 T = TypeVar("T")
 
@@ -33,6 +33,26 @@ def gate_rules(config: RunConfig) -> GateRules:
     g = config.gates
     return GateRules(punctuation=g.punctuation, ngram=g.ngram, meta_talk=g.meta_talk,
                      n_words=config.generate.ngram_words, n_chars=config.generate.ngram_chars)
+
+
+STAGES_GATED = ("generate", "stage1", "expand")
+
+
+def gate_verdicts(text: str, language: str, stage: str, config: RunConfig) -> dict:
+    """Every gate's verdict on one text as the pipeline would judge it at `stage` (generate: an initial response;
+    stage1: a stage-1 expansion, not gated when expand.gate_stage1 is off; expand: a finished expansion), with
+    the names the pipeline stores. The "longer" gates need the text before expansion and are not run here.
+
+    >>> gate_verdicts("Fine.", "en", "expand", RunConfig())["gates"][0]
+    {'gate': 'stage2_non_empty', 'passed': True, 'reason': ''}
+    """
+    if stage not in STAGES_GATED:
+        raise ValueError(f"stage must be one of {', '.join(STAGES_GATED)} (got {stage!r})")
+    if stage == "stage1" and not config.expand.gate_stage1:
+        return {"passed": True, "gates": []}
+    prefix = {"generate": "", "stage1": "stage1_", "expand": "stage2_"}[stage]
+    gates = [{**g.to_dict(), "gate": prefix + g.gate} for g in check_text(text, language, rules=gate_rules(config))]
+    return {"passed": all(g["passed"] for g in gates), "gates": gates}
 
 
 def batches(items: Sequence[T], size: int) -> Iterator[list[T]]:

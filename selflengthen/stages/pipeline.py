@@ -19,6 +19,7 @@ from selflengthen.stages.expand import run_expand
 from selflengthen.stages.filter import run_filter
 from selflengthen.stages.generate import run_generate
 from selflengthen.stages.reporter import Reporter
+from selflengthen.stages.select import run_select
 
 STEPS = ("augment", "generate", "expand", "filter")
 BackendFactory = Callable[[str, str, RunConfig], Backend]
@@ -119,6 +120,7 @@ def run_iteration(store: Store, run: Run, iteration: Iteration, steps: list[str]
             elif step == "generate":
                 run_generate(store, run, iteration, backends.get("generator"), config, reporter)
             elif step == "expand":
+                run_select(store, iteration, config, reporter)
                 run_expand(store, run, iteration, backends.get("extender"), config, reporter)
             else:
                 run_filter(store, run, iteration, config, reporter)
