@@ -308,7 +308,8 @@ def cmd_config(args) -> None:
         print(config.to_json())
         return
     for name, value, help in flat_fields(config):
-        print(f"{name} = {json.dumps(value, ensure_ascii=False)}  # {help}")
+        shown = ", ".join(value) if name == "prompts.text" else json.dumps(value, ensure_ascii=False)
+        print(f"{name} = {shown}  # {help}")
 
 
 def cmd_gates(args) -> None:

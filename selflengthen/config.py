@@ -17,6 +17,8 @@ from pathlib import Path
 
 from selflengthen.errors import ConfigError, InputError
 from selflengthen.inputs import parse_json_object
+from selflengthen.method.templates import NAMES as TEMPLATE_NAMES
+from selflengthen.method.templates import check_template, load_templates
 
 
 def _f(default, help, **limits):
@@ -62,6 +64,8 @@ def _check_type(name: str, value, hint) -> None:
             return
         if typing.get_origin(t) is list and isinstance(value, list):
             return
+        if typing.get_origin(t) is dict and isinstance(value, dict):
+            return
     names = " or ".join("null" if t is type(None) else getattr(t, "__name__", str(t)) for t in allowed)
     raise ConfigError(f"{name} must be {names} (got {value!r})")
 
@@ -84,14 +88,25 @@ class SamplingConfig:
 @dataclass
 class AugmentConfig:
     n_instructions: int = _f(
-        5000, "Instructions answered per iteration; seeds count toward iteration 0, augmentation tops up.", min=1
+        5000, "Instructions answered per iteration; with answer_seeds the seeds count toward iteration 0 and "
+        "augmentation tops up.", min=1
     )
+    answer_seeds: bool = _f(True, "Answer the seed instructions too (the reference only learns from them).")
     few_shot: int = _f(2, "Pool instructions shown as examples for each new one.", min=1, max=8)
     min_words: int = _f(4, "Shortest instruction kept, in words.", min=1)
     max_words: int = _f(499, "Longest instruction kept, in words.", min=1)
     rouge_threshold: float = _f(0.7, "Drop a new instruction whose ROUGE-L F1 with any pool instruction is above this.",
                                 min=0.0, max=1.0)
+    dedup: bool = _f(True, "Drop near-duplicates of the pool (ROUGE-L above rouge_threshold); the reference has none.")
+    language_check: bool = _f(True, "Drop a new instruction not in its examples' language.")
     judge: bool = _f(True, "Ask the model whether each new instruction is valid (yes/no).")
+    judge_strict: bool = _f(False, "Accept only a reply that is exactly yes (any case) or 是, as the reference does; "
+                                   "off: the first yes/no word of the reply counts.")
+    pool: str = _f("run", "The few-shot examples come from: run (every accepted instruction of the run, seeds "
+                          "included); seeds_and_batch (the reference: the seeds plus the instructions accepted in "
+                          "the iteration's current batch of pool_batch).", choices=("run", "seeds_and_batch"))
+    pool_batch: int = _f(500, "With pool seeds_and_batch: accepted instructions after which the pool goes back to "
+                              "the seeds alone.", min=1)
     max_attempts_per_instruction: int = _f(
         20, "Give up after this many candidates per missing instruction (a model that never writes valid ones).", min=1
     )
@@ -164,6 +179,27 @@ class GatesConfig:
 
 
 @dataclass
+class PromptsConfig:
+    templates: str = _f("default", "Where the prompt templates come from: a bundled set (default, paper) or a folder "
+                                   "of .md files (the reference's own files load unchanged).")
+    text: dict[str, str] = _f({}, "The templates themselves, by name (filled from `templates` when a config is "
+                                  "made, so every run keeps the prompts it used); placeholders are checked.")
+
+    def __post_init__(self):
+        validate_fields(self)
+        for name, text in self.text.items():
+            if not isinstance(text, str):
+                raise ConfigError(f"text.{name} must be a string")
+            check_template(name, text)
+
+    def resolved(self) -> dict[str, str]:
+        """Every template: the stored ones, and any missing from them out of `templates`."""
+        if all(name in self.text for name in TEMPLATE_NAMES):
+            return dict(self.text)
+        return {**load_templates(self.templates), **self.text}
+
+
+@dataclass
 class FilterConfig:
     drop_short: bool = _f(True, "Randomly drop short expansions: keep with probability 1 - 2r^3, r = 1 - rank/N.")
     drop_short_initial: bool = _f(False, "Drop short initial responses the same way before any is expanded (the "
@@ -219,7 +255,7 @@ class JsonConfig:
 
 @dataclass
 class RunConfig(JsonConfig):
-    preset: str = _f("paper", "Preset this config started from.")
+    preset: str = _f("default", "Preset this config started from.")
     seed: int = _f(0, "Seed of every random choice (few-shot picks, sampling, drop-short).")
     sampling: SamplingConfig = field(default_factory=SamplingConfig)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
@@ -227,6 +263,7 @@ class RunConfig(JsonConfig):
     expand: ExpandConfig = field(default_factory=ExpandConfig)
     filter: FilterConfig = field(default_factory=FilterConfig)
     gates: GatesConfig = field(default_factory=GatesConfig)
+    prompts: PromptsConfig = field(default_factory=PromptsConfig)
     backend: BackendConfig = field(default_factory=BackendConfig)
 
     def __post_init__(self):
@@ -280,7 +317,23 @@ _DEMO = {
     "expand": {"rounds": 1, "max_retries": 2, "max_new_tokens": 512},
     "backend": {"batch_size": 32},
 }
-PRESETS = {"paper": {"preset": "paper"}, "demo": _DEMO}
+# The reference implementation, step for step (README, "Method fidelity"): its sampling and stop strings, its
+# self-instruct, gates, split, trimmed stage 1, attempts and redos, two expansions per response, drop-short
+# before and after expansion, and its prompts.
+_PAPER = {
+    "preset": "paper",
+    "sampling": {"temperature": 0.7, "top_p": 0.8, "top_k": 20, "repetition_penalty": 1.1,
+                 "stop": ["---", "\n---", "\n\n---", "\n\n\n"]},
+    "augment": {"answer_seeds": False, "dedup": False, "language_check": False, "judge_strict": True,
+                "pool": "seeds_and_batch", "max_attempts_per_instruction": 10},
+    "generate": {"responses_per_instruction": 2, "max_retries": 20, "max_new_tokens": 16384},
+    "expand": {"mode": "attempts", "rounds": 3, "redo": 20, "per_response": 2, "split": "pieces", "trim_stage1": True,
+               "gate_stage1": False, "max_new_tokens": 16384},
+    "gates": {"punctuation": "reference", "ngram": "reference", "meta_talk": True},
+    "filter": {"drop_short": True, "drop_short_initial": True},
+    "prompts": {"templates": "paper"},
+}
+PRESETS = {"default": {"preset": "default"}, "paper": _PAPER, "demo": _DEMO}
 
 
 def resolve_config(preset: str | None, overrides: dict) -> RunConfig:
@@ -309,10 +362,13 @@ def flat_fields(config, prefix: str = "") -> list[tuple[str, object, str]]:
 
 
 def preset_config(name: str, overrides: dict | None = None) -> RunConfig:
-    """The named preset, optionally with a (partial) override dict merged on top."""
+    """The named preset, optionally with a (partial) override dict merged on top; its prompt templates are read in
+    full (`prompts.text`), so the config says exactly what the model is asked."""
     if name not in PRESETS:
         raise ConfigError(f"unknown preset '{name}' (choose from: {', '.join(PRESETS)})")
-    return RunConfig.from_dict(merge(PRESETS[name], overrides or {}))
+    config = RunConfig.from_dict(merge(PRESETS[name], overrides or {}))
+    config.prompts.text = config.prompts.resolved()
+    return config
 
 
 def load_config_file(path: str) -> dict:

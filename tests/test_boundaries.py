@@ -16,7 +16,7 @@ LIBRARY = ROOT / "selflengthen"
 
 # What each room of the library may import from the rest of it (README's "Layout" says the same in words).
 MAY_IMPORT = {
-    "errors": set(), "shapes": set(), "inputs": {"errors"}, "config": {"errors", "inputs"},
+    "errors": set(), "shapes": set(), "inputs": {"errors"}, "config": {"errors", "inputs", "method"},
     "method": {"errors", "backends"},
     "backends": {"errors", "config"},
     "stages": {"method", "backends", "config", "errors", "shapes"},

@@ -7,6 +7,7 @@ import pytest
 
 from selflengthen.config import PRESETS, RunConfig, SamplingConfig, build_dataclass, merge, preset_config
 from selflengthen.errors import ConfigError
+from selflengthen.method.templates import bundled
 
 
 @pytest.mark.parametrize("path, expected", [
@@ -33,8 +34,10 @@ def test_paper_preset(path, expected):
     assert value == expected
 
 
-def test_paper_preset_is_the_default():
-    assert preset_config("paper") == RunConfig()
+def test_the_default_preset_is_the_fields_defaults_with_its_prompts_read():
+    expected = RunConfig()
+    expected.prompts.text = bundled("default")
+    assert preset_config("default") == expected and len(expected.prompts.text) == 8
 
 
 @pytest.mark.parametrize("path, expected", [
@@ -128,7 +131,7 @@ def test_bad_json(text, message):
 
 
 def test_unknown_preset():
-    with pytest.raises(ConfigError, match="unknown preset 'huge' \\(choose from: paper, demo\\)"):
+    with pytest.raises(ConfigError, match="unknown preset 'huge' \\(choose from: default, paper, demo\\)"):
         preset_config("huge")
 
 

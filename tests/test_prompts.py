@@ -4,7 +4,7 @@ import pytest
 
 from selflengthen.backends.chat import render_prompt
 from selflengthen.method.expand import build_expand_prompt, join_stage2, stage2_prefill
-from selflengthen.method.expand import EXPAND
+from selflengthen.method.templates import bundled
 from selflengthen.method.split import split_halves
 
 TEXT = "The harbor wakes early.\n\nBoats leave at dawn.\n\nBy noon the market is full.\n\nEvening is quiet."
@@ -18,7 +18,7 @@ TEXT = "The harbor wakes early.\n\nBoats leave at dawn.\n\nBy noon the market is
 def test_extender_is_asked_to_enrich_not_continue(language, musts):
     content = build_expand_prompt("Describe a harbor.", TEXT, language).messages[0]["content"]
     for phrase in musts:
-        assert phrase in EXPAND[language] and phrase in content
+        assert phrase in bundled("default")[f"expand_{language}"] and phrase in content
     assert "Describe a harbor." in content and TEXT in content
 
 

@@ -50,7 +50,7 @@ def test_form_round_trips_the_defaults_and_builds_one_component_per_field():
     assert by_name["learning_rate"].info == "Peak learning rate. (1e-09 to 1.0)"
     values = [c.value for c in components]
     assert values == form_values(TrainConfig(), FIELDS)
-    config = read_form(TrainConfig, FIELDS, values, base={"preset": "paper"})
+    config = read_form(TrainConfig, FIELDS, values, base={"preset": "default"})
     assert config.to_dict() == TrainConfig().to_dict()
     assert changed_fields(config, TrainConfig()) == {}
 

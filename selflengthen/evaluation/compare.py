@@ -102,6 +102,7 @@ def _answer_all(models: dict[int, str], instruction: str, config: RunConfig, max
     reporter.stage("compare", total=len(models))
     reporter.log(f"seed {seed}, at most {max_new_tokens} new tokens")
     params = sampling_params(config, max_new_tokens, seed)
+    template = config.prompts.resolved()["generate"]
     answers = {}
     for model in dict.fromkeys(models.values()):
         reporter.check_cancel()
@@ -109,7 +110,7 @@ def _answer_all(models: dict[int, str], instruction: str, config: RunConfig, max
         backend = factory("generator", model, config)
         try:
             for idx in (i for i, m in models.items() if m == model):
-                [out] = backend.generate([build_response_prompt(instruction)], params)
+                [out] = backend.generate([build_response_prompt(instruction, template=template)], params)
                 answers[idx] = out.text.strip()
                 cut = " (cut off at the token limit)" if out.truncated else ""
                 reporter.log(f"iteration {idx}: {count_words(answers[idx])} words{cut}")

@@ -191,10 +191,12 @@ def _answer_missing(store: Store, evaluation_id: int, plan: dict, reporter: JobR
     # No call-wide seed: each prompt carries its own, which the backends then use (see backends.chat).
     params = sampling_params(config, plan["max_new_tokens"], None)
     backend = factory(plan["role"], plan["model"], config)
+    template = config.prompts.resolved()["generate"]
     try:
         for batch in _aligned_batches(missing, config.backend.batch_size):
             reporter.check_cancel()
-            prompts = [build_response_prompt(item["query"], seed=_item_seed(plan, item)) for item in batch]
+            prompts = [build_response_prompt(item["query"], seed=_item_seed(plan, item), template=template)
+                       for item in batch]
             rows = [_item_row(item, out) for item, out in zip(batch, backend.generate(prompts, params))]
             store.save_eval_items(evaluation_id, rows)
             answered = sum(1 for r in rows if r["error"] is None)
@@ -247,10 +249,12 @@ def _judge_missing(store: Store, evaluation_id: int, judge: dict, config: RunCon
     backend = factory("judge", judge["model"], config) if factory else create_backend(
         judge["backend"], judge["model"], BackendConfig(name=judge["backend"], base_url=judge["base_url"],
                                                         batch_size=config.backend.batch_size))
+    template = config.prompts.resolved().get("quality_judge")
     try:
         for batch in batches(todo, config.backend.batch_size):
             reporter.check_cancel()
-            outputs = backend.generate([build_judge_prompt(r["query"], r["response"]) for r in batch], JUDGE_PARAMS)
+            prompts = [build_judge_prompt(r["query"], r["response"], template) for r in batch]
+            outputs = backend.generate(prompts, JUDGE_PARAMS)
             verdicts = {r["item_idx"]: _verdict(judge["model"], out) for r, out in zip(batch, outputs)}
             store.save_judgements(evaluation_id, verdicts)
             reporter.advance(len(batch))

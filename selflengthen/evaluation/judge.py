@@ -19,6 +19,7 @@ import re
 
 from selflengthen.backends.base import Prompt
 from selflengthen.errors import InputError
+from selflengthen.method.templates import as_prompt, bundled, fill
 
 DIMENSIONS = ("Relevance", "Coherence", "Accuracy", "Consistency", "Clarity", "Creativity", "Engagement")
 
@@ -32,21 +33,6 @@ _QUESTIONS = {
     "Engagement": "Would a reader want to keep reading?",
 }
 
-JUDGE_TEMPLATE = """You are an impartial reviewer of written answers. Read the request and the answer below, then \
-rate the answer on each of these dimensions with a whole number from 1 (very poor) to 10 (excellent):
-
-{questions}
-
-Judge the content only: do not reward or punish the answer for its length.
-
-[Request]
-{query}
-
-[Answer]
-{response}
-
-Reply with one JSON object and nothing else, with exactly these keys, for example:
-{example}"""
 
 MAX_OUTPUT_CHARS = 20_000  # a judge asked for ~512 tokens: more is not a verdict worth reading whole
 MAX_OBJECT_STARTS = 100  # '{' positions tried: each try may scan the rest of the text
@@ -58,12 +44,13 @@ class JudgeParseError(InputError):
     """The judge's output could not be read as seven 1-10 scores (the message says why)."""
 
 
-def build_judge_prompt(query: str, response: str) -> Prompt:
-    """The judge's request: the dimensions with one question each, the request, the answer, the JSON asked for."""
+def build_judge_prompt(query: str, response: str, template: str | None = None) -> Prompt:
+    """The judge's request: the dimensions with one question each, the request, the answer, the JSON asked for
+    (`template`: the run's quality_judge template; by default the bundled default one)."""
     questions = "\n".join(f"- {name}: {question}" for name, question in _QUESTIONS.items())
     example = json.dumps(dict.fromkeys(DIMENSIONS, 7))
-    return Prompt.user(JUDGE_TEMPLATE.format(questions=questions, query=query.strip(), response=response.strip(),
-                                             example=example))
+    return as_prompt(fill(template or bundled("default")["quality_judge"], questions=questions, query=query.strip(),
+                          response=response.strip(), example=example))
 
 
 def parse_judge_output(text: str) -> dict[str, int]:

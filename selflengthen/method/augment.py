@@ -8,36 +8,11 @@ from __future__ import annotations
 import re
 
 from selflengthen.backends.base import Prompt
+from selflengthen.method.templates import as_prompt, bundled, fill
 
 
-# -- prompt text: self-instruct and the instruction judge (en, zh) ---------------------------------------
-NEW_INSTRUCTION = {
-    "en": (
-        "Here are {k} instructions. Each one asks a writer for a long, detailed piece of text.\n\n"
-        "{examples}\n\n"
-        "Write one new instruction of the same kind about a different subject. "
-        "Reply with the new instruction only."
-    ),
-    "zh": (
-        "下面有{k}条指令，每一条都要求作者写一篇长而详细的文章。\n\n"
-        "{examples}\n\n"
-        "请仿照它们，就一个不同的主题写一条新的指令。只回复新的指令本身。"
-    ),
-}
-
+# How {examples} shows each example in a template that lists them all (templates with {prompt1}... number their own).
 EXAMPLE = {"en": "Instruction {i}:\n{text}", "zh": "指令{i}：\n{text}"}
-
-JUDGE = {
-    "en": (
-        "Here is an instruction:\n\n{instruction}\n\n"
-        "Is it a clear, self-contained request that a writer could answer with a long, detailed text? "
-        "Answer yes or no."
-    ),
-    "zh": (
-        "下面是一条指令：\n\n{instruction}\n\n"
-        "这条指令是否清楚、完整，能让作者据此写出一篇长而详细的文章？请回答“是”或“否”。"
-    ),
-}
 
 # A leading label, possibly in markdown: "Instruction 3:", "**New instruction:**", "### 新的指令：".
 _LABEL = re.compile(r"^\s*(?:[*#_>]+\s*)?(?:new\s+)?(?:instruction|指令|新指令|新的指令)\s*#?\d*\s*(?:[*_]+\s*)?[:：]"
@@ -45,10 +20,40 @@ _LABEL = re.compile(r"^\s*(?:[*#_>]+\s*)?(?:new\s+)?(?:instruction|指令|新指
 _QUOTES = "\"'“”‘’「」"
 
 
-def build_new_instruction_prompt(examples: list[str], language: str, seed: int | None = None) -> Prompt:
-    """Self-instruct prompt: the examples, numbered, then a request for one new instruction."""
+def build_new_instruction_prompt(examples: list[str], language: str, seed: int | None = None,
+                                 template: str | None = None) -> Prompt:
+    """Self-instruct prompt: the examples, then a request for one new instruction (`template`: the run's
+    self_instruct template for the language; by default the bundled default one).
+
+    >>> p = build_new_instruction_prompt(["Write A.", "Write B."], "en")
+    >>> p.messages[0]["content"].splitlines()[2:6]
+    ['Instruction 1:', 'Write A.', '', 'Instruction 2:']
+    """
+    template = template or bundled("default")[f"self_instruct_{language}"]
     shown = "\n\n".join(EXAMPLE[language].format(i=i + 1, text=text.strip()) for i, text in enumerate(examples))
-    return Prompt.user(NEW_INSTRUCTION[language].format(k=len(examples), examples=shown), seed=seed)
+    numbered = {f"prompt{i + 1}": text.strip() for i, text in enumerate(examples)}
+    return as_prompt(fill(template, k=len(examples), examples=shown, **numbered), seed=seed)
+
+
+_NUMBERED = re.compile(r"(?:^|\n)([^\n\d]*?)\s?(\d+)\s*([:：])\s*$")
+
+
+def next_number_stop(prompt: Prompt) -> tuple[str, ...]:
+    """For a completion-style prompt whose prefill ends on a numbered label ("Instruction 3: ", "指令3："), the
+    label of the number after it: the model writes one instruction and stops there. Otherwise nothing.
+
+    >>> next_number_stop(Prompt.user("x", prefill="Instruction 1: A\\nInstruction 2: B\\nInstruction 3: "))
+    ('\\nInstruction 4',)
+    >>> next_number_stop(Prompt.user("x", prefill="指令1：甲\\n指令2：乙\\n指令3："))
+    ('\\n指令4',)
+    >>> next_number_stop(Prompt.user("List them."))
+    ()
+    """
+    match = _NUMBERED.search(prompt.prefill)
+    if not match:
+        return ()
+    label, number = match.group(1), int(match.group(2))
+    return (f"\n{label}{' ' if label.endswith(tuple('abcdefghijklmnopqrstuvwxyz')) else ''}{number + 1}",)
 
 
 def parse_new_instruction(text: str) -> str:
@@ -63,8 +68,11 @@ def parse_new_instruction(text: str) -> str:
     return text
 
 
-def build_judge_prompt(instruction: str, language: str, seed: int | None = None) -> Prompt:
-    return Prompt.user(JUDGE[language].format(instruction=instruction.strip()), seed=seed)
+def build_judge_prompt(instruction: str, language: str, seed: int | None = None,
+                       template: str | None = None) -> Prompt:
+    """The judge's question about one new instruction (`template`: the run's judge template for the language)."""
+    template = template or bundled("default")[f"judge_{language}"]
+    return as_prompt(fill(template, prompt=instruction.strip()), seed=seed)
 
 
 _VERDICT = re.compile(r"\b(yes|no)\b|(不是|不可以|不能|否|是|可以|能)", re.IGNORECASE)
@@ -90,5 +98,15 @@ def parse_judgement(text: str) -> bool | None:
         return None
     word = (match.group(1) or match.group(2)).lower()
     return word in ("yes", "是", "可以", "能")
+
+
+def parse_judgement_strictly(text: str) -> bool | None:
+    """The reference's verdict: the whole reply, stripped, is "yes" (any case) or "是"; anything else is no.
+
+    >>> [parse_judgement_strictly(t) for t in (" Yes\\n", "是", "Yes, clearly.", "是的")]
+    [True, True, False, False]
+    """
+    reply = text.strip()
+    return reply.lower() == "yes" or reply == "是"
 
 

@@ -10,32 +10,20 @@ the prefill followed by the continuation.
 from __future__ import annotations
 
 from selflengthen.backends.base import Prompt
-
-
-# -- prompt text: both stages send the same request; stage 2 prefills the answer -----------------------
-EXPAND = {
-    "en": (
-        "A writer answered the request below. Rewrite the answer so that it becomes much longer and richer.\n\n"
-        "Request:\n{instruction}\n\n"
-        "Answer:\n{text}\n\n"
-        "Expand every part of the answer with more details, examples and explanations. Keep its order and its "
-        "structure (paragraphs, headings, lists), do not repeat yourself, and do not continue past the end of the "
-        "answer or add new sections. Reply with the expanded answer only."
-    ),
-    "zh": (
-        "一位作者回答了下面的要求。请改写这个回答，使它更长、更丰富。\n\n"
-        "要求：\n{instruction}\n\n"
-        "回答：\n{text}\n\n"
-        "请为回答的每一部分补充更多细节、例子和解释。保持原有的顺序和结构（段落、标题、列表），不要重复，"
-        "也不要在回答的结尾之后续写或增加新的部分。只回复扩写后的回答。"
-    ),
-}
+from selflengthen.method.templates import as_prompt, bundled, fill
 
 
 def build_expand_prompt(instruction: str, text: str, language: str, prefill: str = "",
-                        seed: int | None = None) -> Prompt:
-    return Prompt.user(EXPAND[language].format(instruction=instruction.strip(), text=text.strip()),
-                       prefill=prefill, seed=seed)
+                        seed: int | None = None, template: str | None = None) -> Prompt:
+    """The extender's request: the instruction and the text to expand (`template`: the run's expand template for
+    the language; by default the bundled default one); stage 2 adds the prefill.
+
+    >>> build_expand_prompt("Write.", "Short.", "en", prefill="Longer").prefill
+    'Longer'
+    """
+    template = template or bundled("default")[f"expand_{language}"]
+    prompt = as_prompt(fill(template, prompt=instruction.strip(), response=text.strip()), seed=seed)
+    return Prompt(prompt.messages, prompt.prefill + prefill, prompt.seed)
 
 
 def trim_stage1(text: str) -> str:

@@ -11,9 +11,10 @@ count and only fills what is missing.
 from __future__ import annotations
 
 import random
+from dataclasses import replace
 
-from selflengthen.method.augment import (
-    build_judge_prompt, build_new_instruction_prompt, parse_judgement, parse_new_instruction)
+from selflengthen.method.augment import (build_judge_prompt, build_new_instruction_prompt, next_number_stop,
+                                         parse_judgement, parse_judgement_strictly, parse_new_instruction)
 from selflengthen.method.rouge import NearDuplicateIndex
 from selflengthen.method.words import count_words, detect_language
 from selflengthen.shapes import Iteration, Run, Store
@@ -44,18 +45,20 @@ def length_reason(text: str, min_words: int, max_words: int) -> str | None:
 def run_augment(store: Store, run: Run, iteration: Iteration, backend, config, reporter: Reporter) -> None:
     cfg = config.augment
     counts = store.instruction_counts(iteration["id"])
-    missing = cfg.n_instructions - counts["accepted"]
     seeds_here = sum(1 for i in store.iteration_instructions(iteration["id"]) if i["source"] == "seed")
+    answered_seeds = seeds_here if cfg.answer_seeds else 0  # seeds that count toward n_instructions
+    accepted = counts["accepted"] - seeds_here + answered_seeds
+    missing = cfg.n_instructions - accepted
     # Candidates the backend failed on are no fault of the model's writing: they do not spend the budget.
-    budget = (cfg.n_instructions - seeds_here) * cfg.max_attempts_per_instruction + \
+    budget = (cfg.n_instructions - answered_seeds) * cfg.max_attempts_per_instruction + \
         counts["reasons"].get(BACKEND_FAILURE, 0)
-    reporter.stage("augment", total=max(cfg.n_instructions, counts["accepted"]), done=counts["accepted"])
-    pool = store.instruction_pool(run["id"])
+    reporter.stage("augment", total=max(cfg.n_instructions, accepted), done=accepted)
+    pool = few_shot_pool(store, run, iteration, cfg)
     if missing <= 0:
         return
     if not pool:
         raise ValueError("the instruction pool is empty: add seed instructions first")
-    index = NearDuplicateIndex([p["text"] for p in pool])
+    index = NearDuplicateIndex([p["text"] for p in store.instruction_pool(run["id"])]) if cfg.dedup else None
     attempt = counts["candidates"]
     while missing > 0 and attempt < budget:
         reporter.check_cancel()
@@ -65,58 +68,76 @@ def run_augment(store: Store, run: Run, iteration: Iteration, backend, config, r
         errors = [r.get("error") for r in rows]
         log_backend_errors(reporter, "augment", errors)
         budget += sum(1 for e in errors if e)
-        accepted = [r for r in rows if r["status"] == "accepted"]
-        pool = store.instruction_pool(run["id"])
-        missing -= len(accepted)
+        new = [r for r in rows if r["status"] == "accepted"]
+        pool = few_shot_pool(store, run, iteration, cfg)
+        missing -= len(new)
         attempt += size
-        reporter.advance(len(accepted))
+        reporter.advance(len(new))
     if missing > 0:
         reporter.log(f"augment: gave up after {attempt} candidates, {missing} instructions short")
 
 
+def few_shot_pool(store: Store, run: Run, iteration: Iteration, cfg) -> list[dict]:
+    """The instructions examples are drawn from: the run's whole pool, or (the reference) its seeds and the
+    instructions accepted in this iteration's current batch of `pool_batch`."""
+    pool = store.instruction_pool(run["id"])
+    if cfg.pool == "run":
+        return pool
+    seeds = [p for p in pool if p["source"] == "seed"]
+    batch = [p for p in pool if p["source"] == "augmented" and p["iteration_id"] == iteration["id"]]
+    return seeds + batch[len(batch) - len(batch) % cfg.pool_batch:]
+
+
 def _augment_batch(backend, config, run, iteration, pool, index, first_attempt, size) -> list[dict]:
-    cfg = config.augment
+    cfg, templates = config.augment, config.prompts.resolved()
     rows, prompts = [], []
     for attempt in range(first_attempt, first_attempt + size):
         rng = random.Random(derive_seed(config.seed, iteration["idx"], "augment", attempt))
         parents = pick_parents(pool, cfg.few_shot, rng)
         language = parents[0]["language"]
-        prompts.append(build_new_instruction_prompt([p["text"] for p in parents], language))
+        prompts.append(build_new_instruction_prompt([p["text"] for p in parents], language,
+                                                    template=templates[f"self_instruct_{language}"]))
         rows.append({"key": f"aug:{iteration['idx']}:{attempt}", "iteration_id": iteration["id"],
                      "source": "augmented", "language": language, "parents": [p["id"] for p in parents]})
     seed = derive_seed(config.seed, iteration["idx"], "augment-batch", first_attempt)
-    outputs = backend.generate(prompts, sampling_params(config, cfg.max_new_tokens, seed))
+    # A completion-style prompt ends on a numbered label: the model writes one instruction and stops at the next.
+    params = sampling_params(config, cfg.max_new_tokens, seed)
+    outputs = backend.generate(prompts, replace(params, stop=params.stop + next_number_stop(prompts[0])))
     for row, out in zip(rows, outputs):
         row["text"] = parse_new_instruction(out.text)
         if out.error is not None:
             row.update(status="rejected", reject_reason=BACKEND_FAILURE, error=out.error)
             continue
         reason = "truncated" if out.truncated else length_reason(row["text"], cfg.min_words, cfg.max_words)
-        if reason is None and detect_language(row["text"]) != row["language"]:
+        if reason is None and cfg.language_check and detect_language(row["text"]) != row["language"]:
             reason = "language_mismatch"
         row.update(status="rejected" if reason else "pending", reject_reason=reason)
     if cfg.judge:
         _judge(backend, config, iteration, [r for r in rows if r["status"] == "pending"], seed)
     for row in rows:
         if row["status"] == "pending":
-            if index.is_near_duplicate(row["text"], cfg.rouge_threshold):
+            if index is not None and index.is_near_duplicate(row["text"], cfg.rouge_threshold):
                 row.update(status="rejected", reject_reason="near_duplicate")
             else:
                 row["status"] = "accepted"
-                index.add(row["text"])
+                if index is not None:
+                    index.add(row["text"])
     return rows
 
 
 def _judge(backend, config, iteration, rows: list[dict], seed: int) -> None:
     if not rows:
         return
-    prompts = [build_judge_prompt(r["text"], r["language"]) for r in rows]
+    templates = config.prompts.resolved()
+    prompts = [build_judge_prompt(r["text"], r["language"], template=templates[f"judge_{r['language']}"])
+               for r in rows]
     outputs = backend.generate(prompts, sampling_params(config, 16, seed + 1))
+    parse = parse_judgement_strictly if config.augment.judge_strict else parse_judgement
     for row, out in zip(rows, outputs):
         if out.error is not None:
             row.update(status="rejected", reject_reason=BACKEND_FAILURE, error=out.error)
             continue
-        verdict = parse_judgement(out.text)
+        verdict = parse(out.text)
         row["judge_output"] = out.text
         row["judge"] = {True: "yes", False: "no", None: "unparsed"}[verdict]
         if verdict is not True:

@@ -85,7 +85,9 @@ def _stage1(backend, config, batch: list[Work], seed: int) -> None:
     cfg = config.expand
     for work in batch:
         work.half = split_text(work.text, cfg.split)
-    prompts = [build_expand_prompt(w.instruction, w.half[0], w.sample["language"]) for w in batch]
+    templates = config.prompts.resolved()
+    prompts = [build_expand_prompt(w.instruction, w.half[0], w.sample["language"],
+                                   template=templates[f"expand_{w.sample['language']}"]) for w in batch]
     outputs = backend.generate(prompts, sampling_params(config, cfg.max_new_tokens, seed))
     for work, out in zip(batch, outputs):
         work.error = out.error
@@ -103,7 +105,9 @@ def _stage2(backend, config, ready: list[Work], seed: int) -> list[tuple]:
     if not ready:
         return []
     prefills = [stage2_prefill(w.stage1, w.half[1], trim=config.expand.trim_stage1) for w in ready]
-    prompts = [build_expand_prompt(w.instruction, w.text, w.sample["language"], prefill=p)
+    templates = config.prompts.resolved()
+    prompts = [build_expand_prompt(w.instruction, w.text, w.sample["language"], prefill=p,
+                                   template=templates[f"expand_{w.sample['language']}"])
                for w, p in zip(ready, prefills)]
     outputs = backend.generate(prompts, sampling_params(config, config.expand.max_new_tokens, seed))
     results = []

@@ -33,7 +33,9 @@ class _Item:
 
 def run_generate(store: Store, run: Run, iteration: Iteration, backend, config, reporter: Reporter) -> None:
     n = config.generate.responses_per_instruction
-    instructions = store.iteration_instructions(iteration["id"])
+    instructions = [i for i in store.iteration_instructions(iteration["id"])
+                    if config.augment.answer_seeds or i["source"] != "seed"]
+    template = config.prompts.resolved()["generate"]
     unanswered = {(s["instruction_id"], s["slot"]): s["rejections"] for s in backend_failures(store, iteration)}
     stored = store.sample_slots(iteration["id"]) - set(unanswered)
     queue = [_Item(ins, slot, rejections=dict(unanswered.get((ins["id"], slot), {})))
@@ -44,7 +46,7 @@ def run_generate(store: Store, run: Run, iteration: Iteration, backend, config, 
         reporter.check_cancel()
         batch, queue = queue[:config.backend.batch_size], queue[config.backend.batch_size:]
         seed = derive_seed(config.seed, iteration["idx"], "generate", batch_no)
-        prompts = [build_response_prompt(item.instruction["text"]) for item in batch]
+        prompts = [build_response_prompt(item.instruction["text"], template=template) for item in batch]
         outputs = backend.generate(prompts, sampling_params(config, config.generate.max_new_tokens, seed))
         finished = []
         for item, out in zip(batch, outputs):

@@ -23,14 +23,18 @@ LR_SCHEDULERS = ("cosine", "linear", "constant", "constant_with_warmup", "cosine
 
 @dataclass
 class TrainConfig(JsonConfig):
-    preset: str = _f("paper", "Preset this config started from.")
+    preset: str = _f("default", "Preset this config started from.")
     method: str = _f("lora", "'lora' trains low-rank adapters (peft); 'full' trains every weight.",
                      choices=("lora", "full"))
     learning_rate: float = _f(1e-4, "Peak learning rate.", min=1e-9, max=1.0)
     epochs: float = _f(4.0, "Passes over the training data (fractions allowed).", min=0.01, max=1000.0)
     batch_size: int = _f(1, "Rows per device per forward pass.", min=1)
     gradient_accumulation: int = _f(1, "Forward passes whose gradients are summed into one optimizer step.", min=1)
-    max_length: int = _f(16384, "Tokens per row (prompt + answer); longer rows are cut at the end.", min=16)
+    max_length: int = _f(16384, "Tokens per row (prompt + answer); what happens to longer rows is `overlong`'s.",
+                         min=16)
+    overlong: str = _f("drop", "Rows longer than max_length: drop (a cut answer loses its end token and teaches the "
+                               "model not to stop) or truncate at the end (the reference, as LLaMA-Factory's cutoff).",
+                       choices=("drop", "truncate"))
     packing: bool = _f(False, "Pack several rows into each max_length sequence (trl 'bfd'). Best with flash "
                        "attention: without it a packed batch attends over its whole length, so on CPU the gain is "
                        "small (bench/training_packing.py).")
@@ -50,6 +54,9 @@ class TrainConfig(JsonConfig):
     extender_line_keep: float = _f(
         0.8, "Extender data: keep each line of the initial response with this probability (1.0 = keep all); the "
         "reference implementation drops lines so the extender learns to restore and add content.", min=0.01, max=1.0)
+    extender_drop_blank_lines: bool = _f(
+        False, "Extender data: keep only the non-blank lines of the initial response (each with extender_line_keep) "
+        "and set each apart with a blank line, as the reference does; off: blank lines stay where they were.")
     continue_adapter: bool = _f(True, "LoRA: start from the previous iteration's adapter when there is one.")
     merge: bool = _f(True, "LoRA: also save the base model with the adapter merged in, for the next iteration.")
     save_steps: int = _f(500, "Optimizer steps between trainer checkpoints (what a re-run resumes from).", min=1)
@@ -77,7 +84,9 @@ _DEMO = {
     "warmup_ratio": 0.0, "lr_scheduler": "linear", "eval_fraction": 0.1, "extender_line_keep": 1.0,
     "continue_adapter": False, "merge": False, "save_steps": 2, "logging_steps": 1,
 }
-TRAIN_PRESETS = {"paper": {"preset": "paper"}, "demo": _DEMO}
+# The reference's data handling: long rows cut at the end, the extender's input as lines kept with p = 0.8.
+_PAPER = {"preset": "paper", "overlong": "truncate", "extender_line_keep": 0.8, "extender_drop_blank_lines": True}
+TRAIN_PRESETS = {"default": {"preset": "default"}, "paper": _PAPER, "demo": _DEMO}
 
 
 def train_preset(name: str, overrides: dict | None = None) -> TrainConfig:

@@ -11,22 +11,24 @@ from selflengthen.method.expand import build_expand_prompt
 from selflengthen.method.generate import build_response_prompt
 
 
-def generator_rows(samples: list[dict]) -> list[dict]:
+def generator_rows(samples: list[dict], templates: dict[str, str] | None = None) -> list[dict]:
     """Prompt/completion rows that teach the generator to answer an instruction with the accepted text.
 
     >>> generator_rows([{"instruction": " Write about tea. ", "final_text": "Tea is old."}])
     [{'prompt': [{'role': 'user', 'content': 'Write about tea.'}],
       'completion': [{'role': 'assistant', 'content': 'Tea is old.'}]}]
     """
-    return [{"prompt": list(build_response_prompt(s["instruction"]).messages),
+    template = (templates or {}).get("generate")
+    return [{"prompt": list(build_response_prompt(s["instruction"], template=template).messages),
              "completion": [{"role": "assistant", "content": s["final_text"]}]} for s in samples]
 
 
-def extender_rows(samples: list[dict], line_keep: float = 1.0, seed: int = 0) -> list[dict]:
+def extender_rows(samples: list[dict], line_keep: float = 1.0, seed: int = 0, drop_blank_lines: bool = False,
+                  templates: dict[str, str] | None = None) -> list[dict]:
     """Rows that teach the extender to turn the initial response (some lines dropped) into the accepted text.
 
-    The prompt is the pipeline's own expansion prompt; with `line_keep` < 1 each line of the initial
-    response stays with that probability (one seeded RNG over the samples in order).
+    The prompt is the pipeline's own expansion prompt (the run's `templates`); with `line_keep` < 1 each line of
+    the initial response stays with that probability (one seeded RNG over the samples in order).
 
     >>> row = extender_rows([{"instruction": "Write about tea.", "language": "en",
     ...                       "initial_response": "Tea is old.", "final_text": "Tea is very old."}])[0]
@@ -36,29 +38,36 @@ def extender_rows(samples: list[dict], line_keep: float = 1.0, seed: int = 0) ->
     rng = random.Random(seed)
     rows = []
     for s in samples:
-        text = drop_lines(s["initial_response"], line_keep, rng)
-        prompt = build_expand_prompt(s["instruction"], text, s.get("language") or "en")
+        text = drop_lines(s["initial_response"], line_keep, rng, drop_blank_lines)
+        language = s.get("language") or "en"
+        prompt = build_expand_prompt(s["instruction"], text, language,
+                                     template=(templates or {}).get(f"expand_{language}"))
         rows.append({"prompt": list(prompt.messages),
                      "completion": [{"role": "assistant", "content": s["final_text"]}]})
     return rows
 
 
-def drop_lines(text: str, keep: float, rng: random.Random) -> str:
-    """Keep each non-blank line with probability `keep`, never dropping all of them; blank lines stay,
-    so paragraphs stay paragraphs.
+def drop_lines(text: str, keep: float, rng: random.Random, drop_blank_lines: bool = False) -> str:
+    """Keep each non-blank line with probability `keep`, never dropping all of them. Blank lines stay, so
+    paragraphs stay paragraphs; with `drop_blank_lines` (the reference) only the kept lines remain, each set
+    apart by a blank line.
 
     >>> drop_lines("a\\n\\nb\\nc", 0.5, random.Random(3))
     'a\\n\\nc'
     >>> drop_lines("only one line", 0.01, random.Random(0))
     'only one line'
+    >>> drop_lines("a\\n\\nb\\nc", 1.0, random.Random(0), drop_blank_lines=True)
+    'a\\n\\nb\\n\\nc'
     """
-    if keep >= 1.0:
-        return text
     lines = text.split("\n")
     content = [i for i, line in enumerate(lines) if line.strip()]
-    kept = {i for i in content if rng.random() < keep}
+    kept = {i for i in content if keep >= 1.0 or rng.random() < keep}
     if content and not kept:
         kept = {rng.choice(content)}
+    if drop_blank_lines:
+        return "\n\n".join(lines[i] for i in content if i in kept)
+    if keep >= 1.0:
+        return text
     out = "\n".join(line for i, line in enumerate(lines) if i in kept or not line.strip())
     return re.sub(r"\n{3,}", "\n\n", out).strip()
 

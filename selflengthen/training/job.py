@@ -11,6 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from selflengthen.config import RunConfig
 from selflengthen.errors import InputError, SelfLengthenError
 from selflengthen.jobs.commands import shown
 from selflengthen.shapes import AcceptedSample, Iteration, Run, Store
@@ -61,8 +62,10 @@ def prepare_spec(store: Store, db_path, run: Run, iteration: Iteration, role: st
 
     out = training_dir(db_path, run["name"], iteration["idx"], role)
     out.mkdir(parents=True, exist_ok=True)
-    rows = generator_rows(samples) if role == "generator" else extender_rows(
-        samples, line_keep=config.extender_line_keep, seed=config.seed)
+    templates = RunConfig.from_dict(iteration["config"]).prompts.resolved()
+    rows = generator_rows(samples, templates) if role == "generator" else extender_rows(
+        samples, line_keep=config.extender_line_keep, seed=config.seed,
+        drop_blank_lines=config.extender_drop_blank_lines, templates=templates)
     write_training_data(rows, out / "data.jsonl")
     base_model, adapter = starting_point(store, run, iteration, role, config)
     check_model_on_disk(base_model, f"the {role} checkpoint")

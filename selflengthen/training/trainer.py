@@ -237,7 +237,7 @@ def train(spec: TrainSpec, store: Store, log=print) -> str:
     if not rows:
         raise SelfLengthenError(f"no training rows in {spec.data_file}")
     tokenizer, model, peft_config = _load_tokenizer_and_model(spec, config, log)
-    train_rows, eval_rows = split_eval(_fitting_rows(rows, tokenizer, config.max_length, log),
+    train_rows, eval_rows = split_eval(_fitting_rows(rows, tokenizer, config.max_length, log, config.overlong),
                                        config.eval_fraction, config.seed)
     log(f"train:{spec.role}: {len(train_rows)} training rows, {len(eval_rows)} eval rows, {config.method} "
         f"fine-tune of {spec.base_model}")
@@ -276,11 +276,17 @@ def _load_tokenizer_and_model(spec: TrainSpec, config: TrainConfig, log):
     return tokenizer, model, peft_config
 
 
-def _fitting_rows(rows: list[dict], tokenizer, max_length: int, log) -> list[dict]:
-    """The rows whose prompt and answer fit in max_length tokens. A cut answer would lose its end token and
-    teach the model not to stop, the failure the generation gates reject; so longer rows are left out."""
+def _fitting_rows(rows: list[dict], tokenizer, max_length: int, log, overlong: str = "drop") -> list[dict]:
+    """The rows to train on. With overlong "drop", those whose prompt and answer fit in max_length tokens: a cut
+    answer would lose its end token and teach the model not to stop, the failure the generation gates reject. With
+    "truncate" (the reference), every row; the trainer cuts the long ones at the end."""
     lengths = [len(tokenizer.apply_chat_template(row["prompt"] + row["completion"], tokenize=True)["input_ids"])
                for row in rows]
+    if overlong == "truncate":
+        cut = sum(n > max_length for n in lengths)
+        if cut:
+            log(f"{cut} of {len(rows)} rows are longer than max_length {max_length}: cut at the end")
+        return rows
     kept = [row for row, n in zip(rows, lengths) if n <= max_length]
     if len(kept) < len(rows):
         log(f"left out {len(rows) - len(kept)} of {len(rows)} rows longer than max_length {max_length} "
