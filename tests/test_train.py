@@ -31,6 +31,9 @@ def test_presets_hold_the_reference_and_demo_settings():
     assert (paper.method, paper.lora_target_modules, paper.learning_rate, paper.epochs, paper.batch_size) == (
         "lora", "all-linear", 1e-4, 4.0, 1)
     assert (paper.lr_scheduler, paper.warmup_ratio, paper.bf16, paper.continue_adapter) == ("cosine", 0.1, "auto", True)
+    assert (paper.overlong, paper.extender_line_keep, paper.extender_drop_blank_lines) == ("truncate", 0.8, True)
+    default = train_preset("default")
+    assert (default.preset, default.overlong, default.extender_drop_blank_lines) == ("default", "drop", False)
     demo = train_preset("demo", {"epochs": 2})
     assert (demo.preset, demo.method, demo.learning_rate, demo.epochs) == ("demo", "full", 5e-4, 2)
 
@@ -91,6 +94,34 @@ def test_line_dropping_is_seeded_and_never_drops_everything():
     lone = extender_rows([{**SAMPLE, "initial_response": "a\nb"}] * 50, 0.01, seed=0)
     assert all("Answer:\na\n\n" in r["prompt"][0]["content"] or "Answer:\nb\n\n" in r["prompt"][0]["content"]
                for r in lone)
+
+
+def test_the_reference_extender_input_keeps_lines_apart_and_uses_the_runs_prompt():
+    from selflengthen.method.templates import bundled
+
+    sample = {**SAMPLE, "initial_response": "Title\n\nOne.\nTwo.\n\nThree."}
+    (row,) = extender_rows([sample], 1.0, drop_blank_lines=True, templates=bundled("paper"))
+    content = row["prompt"][0]["content"]
+    assert "Original outline:\n\nTitle\n\nOne.\n\nTwo.\n\nThree." in content  # every kept line its own paragraph
+    assert content.startswith("You polish writing.")
+
+
+class _Tokenizer:
+    """Counts one token per character of the chat, which is all _fitting_rows asks of a tokenizer."""
+
+    def apply_chat_template(self, messages, tokenize):
+        return {"input_ids": list("".join(m["content"] for m in messages))}
+
+
+def test_overlong_rows_are_dropped_or_kept_for_the_trainer_to_cut():
+    from selflengthen.training.trainer import _fitting_rows
+
+    rows = [{"prompt": [{"role": "user", "content": "Q"}], "completion": [{"role": "assistant", "content": a}]}
+            for a in ("short", "a much longer answer")]
+    said = []
+    assert _fitting_rows(rows, _Tokenizer(), 10, said.append) == rows[:1]
+    assert _fitting_rows(rows, _Tokenizer(), 10, said.append, "truncate") == rows
+    assert said[-1] == "1 of 2 rows are longer than max_length 10: cut at the end"
 
 
 def test_eval_split_is_seeded_and_leaves_training_rows():
