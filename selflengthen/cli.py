@@ -26,7 +26,8 @@ def _parser() -> argparse.ArgumentParser:
     _db_name(c)
     c.add_argument("--model", required=True, help="generator model: local directory or hub id")
     c.add_argument("--extender-model", help="extender model (default: the generator model)")
-    c.add_argument("--seeds", required=True, help="JSONL with an 'instruction' field, or one instruction per line")
+    c.add_argument("--seeds", help="JSONL with an 'instruction' field, or one instruction per line (default: the "
+                                  "bundled English seeds; with --preset paper, English and Chinese)")
     c.add_argument("--preset", help="demo or paper (default: the config file's, else demo)")
     c.add_argument("--config", help="JSON file merged over the preset")
     c.add_argument("--backend", help="transformers, vllm or openai (default: the config's)")

@@ -26,7 +26,7 @@ MAY_IMPORT = {
     "training": {"method", "backends", "jobs", "config", "errors", "shapes"},
     "evaluation": {"method", "backends", "stages", "jobs", "runs", "config", "inputs", "errors", "shapes"},
     "export": {"curation", "training", "runs", "jobs", "errors", "shapes"},
-    "demo": {"method"},
+    "demo": {"method", "backends"},
     "cli": {"*"}, "__init__": {"*"}, "__main__": {"cli"},
 }
 # Packages outside the library that no library module imports; the entry points that open the store are named.

@@ -86,8 +86,10 @@ def test_training_tokens_match_the_chat_template(untrained_model_dir):
 
     tokenizer = AutoTokenizer.from_pretrained(untrained_model_dir)
     rng = random.Random(0)
-    for _ in range(20):
-        messages, answer = demo_corpus.make_chat(rng)
+    chats = [demo_corpus.make_chat(rng) for _ in range(40)]
+    assert any(prompt.prefill for prompt, _ in chats)  # completion-style prompts are trained as run: prefill in the prompt
+    for prompt, answer in (chat for chat in chats if not chat[0].prefill):
+        messages = list(prompt.messages)
         apart = (tokenizer(render_chatml_prompt(messages), add_special_tokens=False)["input_ids"]
                  + tokenizer(answer + "<|im_end|>", add_special_tokens=False)["input_ids"])
         chat = messages + [{"role": "assistant", "content": answer}]

@@ -92,3 +92,19 @@ def test_gates_refuses_a_bad_line_naming_it(capsys, tmp_path, line, message):
     path.write_text('{"text": "Fine."}\n' + line + "\n", encoding="utf-8")
     code, out, err = run_cli(capsys, "gates", path, "--json")
     assert code == 1 and err.startswith(f"error: {path}:2: ") and message in err
+
+
+def test_init_without_seeds_starts_a_paper_run_from_the_english_and_chinese_ones(capsys, tmp_path):
+    from storage import Store
+
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "config.json").write_text("{}")
+    db = tmp_path / "runs.db"
+    code, out, _ = run_cli(capsys, "init", "--db", db, "--name", "p", "--model", model, "--preset", "paper")
+    assert code == 0 and out.strip() == "run 'p' created with 20 seed instructions (paper preset)"
+    code, out, _ = run_cli(capsys, "init", "--db", db, "--name", "d", "--model", model, "--preset", "demo")
+    assert out.strip() == "run 'd' created with 10 seed instructions (demo preset)"
+    store = Store(db)
+    languages = [i["language"] for i in store.iteration_instructions(store.latest_iteration(store.get_run("p")["id"])["id"])]
+    assert sorted(set(languages)) == ["en", "zh"] and languages.count("zh") == 10

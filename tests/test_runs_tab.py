@@ -90,7 +90,6 @@ BAD_INPUTS = {
                       "pasted seeds:2: invalid JSON"),
     "wrong field": (lambda tmp: {"seeds_text": '{"prompt": "Write a long story."}'},
                     "pasted seeds:1: field 'instruction' is missing"),
-    "empty seeds": (lambda tmp: {"seeds_text": "  \n \n"}, "add seed instructions"),
     "blank seed file": (lambda tmp: {"seeds_text": "", "seeds_file": _write(tmp, "blank.txt", b"\n\n")},
                         "blank.txt: no instructions found"),
     "seeds twice": (lambda tmp: {"seeds_file": _write(tmp, "s.txt", b"Write a poem.\n")}, "not both"),
@@ -141,7 +140,7 @@ def test_command_preview_is_the_init_twin(studio, model_dir, tmp_path, monkeypat
     assert "--seeds prompts.txt --preset demo --backend vllm" in preview_command(
         "x.db", "", "", "./ext", "vllm", "demo", upload, "", "{}")
     assert preview_command("x.db", "", "", "", "openai", "demo", None, "", "").endswith(
-        "--name NAME --model MODEL --seeds seeds.txt --preset demo --backend openai")
+        "--name NAME --model MODEL --preset demo --backend openai")  # no seeds given: init takes the bundled ones
 
     # Running the shown command on the same seeds and config gives the run the dashboard creates.
     create_run(studio, "my run", str(model_dir), "", "transformers", "paper", None, text, overrides)
@@ -187,3 +186,12 @@ def test_status_and_sample_tables_show_counts_and_raw_text(tmp_path, store):
     assert final.startswith(stage1) and initial.startswith(half)
     assert status_rows(store, "missing") == [] and sample_rows(store, None) == []
     assert sample_detail(studio_for(store), "") == ("",) * 5
+
+
+def test_without_seeds_a_run_starts_from_the_bundled_ones(studio, model_dir):
+    message, *_ = create_run(studio, **form(model_dir, name="paper run", preset="paper", seeds_text="  \n"))
+    assert message == "run 'paper run' created with 20 seed instructions (paper preset)"
+    run = studio.store.get_run("paper run")
+    seeds = studio.store.iteration_instructions(studio.store.latest_iteration(run["id"])["id"])
+    assert {s["language"] for s in seeds} == {"en", "zh"}
+    assert "--seeds" not in preview_command("s.db", "r", str(model_dir), "", "transformers", "paper", None, "", "{}")

@@ -18,7 +18,7 @@ from selflengthen.config import BACKEND_NAMES, PRESETS, RunConfig, merge, preset
 from selflengthen.errors import ConfigError, InputError, SelfLengthenError
 from selflengthen.inputs import parse_json_object
 from selflengthen.jobs.commands import cli_command, shown
-from selflengthen.runs.seeds import Seed, parse_seed_text
+from selflengthen.runs.seeds import Seed, bundled_seeds, parse_seed_text
 from selflengthen.runs.status import run_status
 from selflengthen.shapes import Store
 from storage import StoreError
@@ -118,8 +118,8 @@ def read_seed_upload(path: str | Path) -> list[Seed]:
     return parse_seed_text(text, path.name)
 
 
-def form_seeds(seeds_file, seeds_text: str | None) -> list[Seed]:
-    """The seeds of the form: exactly one of an uploaded file or pasted text."""
+def form_seeds(seeds_file, seeds_text: str | None, preset: str) -> list[Seed]:
+    """The seeds of the form: an uploaded file or pasted text (not both); neither: the preset's bundled seeds."""
     upload = _upload_path(seeds_file)
     pasted = (seeds_text or "").strip()
     if upload and pasted:
@@ -127,7 +127,7 @@ def form_seeds(seeds_file, seeds_text: str | None) -> list[Seed]:
     if upload:
         return read_seed_upload(upload)
     if not pasted:
-        raise InputError("add seed instructions: upload a file or paste them (JSONL or one per line)")
+        return bundled_seeds(preset)
     return parse_seed_text(seeds_text, "pasted seeds")
 
 
@@ -163,9 +163,10 @@ def preview_command(db_path, name: str, generator: str, extender: str, backend: 
     if (extender or "").strip():
         args += ["--extender-model", extender.strip()]
     upload = _upload_path(seeds_file)
-    pasted = (seeds_text or "").lstrip()
-    seeds = Path(upload).name if upload else "seeds.jsonl" if pasted.startswith("{") else "seeds.txt"
-    args += ["--seeds", seeds, "--preset", preset or "demo", "--backend", backend or BACKEND_NAMES[0]]
+    pasted = (seeds_text or "").strip()
+    if upload or pasted:  # without either, `init` takes the preset's bundled seeds too
+        args += ["--seeds", Path(upload).name if upload else "seeds.jsonl" if pasted.startswith("{") else "seeds.txt"]
+    args += ["--preset", preset or "demo", "--backend", backend or BACKEND_NAMES[0]]
     if _has_overrides(config_text):
         args += ["--config", "config.json"]
     return shown(cli_command(*args))
@@ -182,7 +183,7 @@ def create_run(studio, name: str, generator: str, extender: str, backend: str, p
         extender_model = generator_model
         if (extender or "").strip():
             extender_model = _model("extender", extender, config.backend.name)
-        seeds = form_seeds(seeds_file, seeds_text)
+        seeds = form_seeds(seeds_file, seeds_text, config.preset)
         store.create_run(name, generator_model, extender_model, config.backend.name, config.preset,
                          config.to_dict(), [s.to_dict() for s in seeds])
     except SelfLengthenError as e:  # StoreError included
@@ -288,7 +289,8 @@ def _build_create(studio, run, listing, open_name) -> None:
     with gr.Row():
         seeds_file = gr.File(label=f"Seeds file (JSONL or text, ≤ {MAX_SEED_BYTES // MB} MB)", type="filepath",
                              elem_id="runs-seeds-file")
-        seeds_text = gr.Textbox(label="…or paste seeds", lines=6, elem_id="runs-seeds-text",
+        seeds_text = gr.Textbox(label="…or paste seeds (neither: the bundled seeds; paper: English and Chinese)",
+                                lines=6, elem_id="runs-seeds-text",
                                 placeholder='{"instruction": "Write a story about rain."}\nor one instruction a line')
     with gr.Row():
         config = gr.Textbox(value="{}", lines=12, max_lines=30, label="Config overrides: a JSON object merged over"

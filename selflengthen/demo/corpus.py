@@ -27,10 +27,12 @@ from __future__ import annotations
 
 import random
 
+from selflengthen.backends.base import Prompt
 from selflengthen.method.augment import build_judge_prompt, build_new_instruction_prompt
 from selflengthen.method.expand import build_expand_prompt
 from selflengthen.method.generate import build_response_prompt
-from selflengthen.method.split import split_halves
+from selflengthen.method.split import split_halves, split_pieces
+from selflengthen.method.templates import bundled
 
 TOPICS = (  # one word each, so that copying a topic means copying one token
     "gardens", "tea", "tides", "libraries", "villages", "buses", "festivals", "bees", "railways", "bakeries",
@@ -248,30 +250,37 @@ def make_request(rng: random.Random, foreign: float = 0.2) -> tuple[str, str, st
 
 # Share of each task in the training chats. Answers to a plain request come first in training (WARMUP_MIX):
 # the tiny model learns to copy the request's topic there before the long expansion prompts arrive.
+PAPER_SHARE = 0.3  # chats of the tasks with a paper template that use it
 MIX = {"new_instruction": 0.25, "judge": 0.1, "response": 0.25, "expand_half": 0.18, "expand_whole": 0.22}
 WARMUP_MIX = {"new_instruction": 0.05, "judge": 0.05, "response": 0.9}
 
 
-def make_chat(rng: random.Random, mix: dict[str, float] = MIX) -> tuple[list[dict], str]:
-    """One training chat in a prompt format the pipeline uses: (prompt messages, assistant answer).
+def make_chat(rng: random.Random, mix: dict[str, float] = MIX) -> tuple[Prompt, str]:
+    """One training chat in a prompt format the pipeline uses: (the prompt, the assistant's answer after it).
 
-    Foreign requests appear in every task, so that only the prompt's wording tells the tasks apart.
+    Foreign requests appear in every task, so that only the prompt's wording tells the tasks apart. A share of
+    the chats uses the paper preset's templates (PAPER_SHARE), so a paper run works on the demo model too: its
+    self-instruct prompt is completion-style (the examples prefilled, one new instruction to write), its judge
+    answers exactly "Yes", its extender sees "the original outline".
     """
     task = rng.choices(list(mix), weights=list(mix.values()))[0]
+    paper = bundled("paper") if task != "response" and rng.random() < PAPER_SHARE else {}
     if task == "new_instruction":
-        examples = [make_request(rng, foreign=0.4)[0] for _ in range(rng.choice((1, 2, 2, 3)))]
-        return list(build_new_instruction_prompt(examples, "en").messages), make_instruction(rng)[0]
+        examples = [make_request(rng, foreign=0.4)[0] for _ in range(2 if paper else rng.choice((1, 2, 2, 3)))]
+        prompt = build_new_instruction_prompt(examples, "en", template=paper.get("self_instruct_en"))
+        return prompt, make_instruction(rng)[0]
     instruction, topic, genre = make_request(rng)
     if task == "judge":  # every request here is a fair one (taught "No." examples never took hold)
-        return list(build_judge_prompt(instruction, "en").messages), "Yes."
+        return build_judge_prompt(instruction, "en", template=paper.get("judge_en")), "Yes" if paper else "Yes."
     response = make_response(rng, topic, genre)
     if task == "response":
-        return list(build_response_prompt(instruction).messages), response
+        return build_response_prompt(instruction), response
+    template = paper.get("expand_en")
     if task == "expand_half":  # stage 1 sees the first half of an answer
-        first, _, _ = split_halves(response)
-        return list(build_expand_prompt(instruction, first, "en").messages), expand_text(rng, first, topic)
+        first = (split_pieces(response) if paper else split_halves(response))[0]
+        return build_expand_prompt(instruction, first, "en", template=template), expand_text(rng, first, topic)
     # Stage 2 sees the whole answer; its prefill (the stage-1 expansion) is the start of this target.
-    return list(build_expand_prompt(instruction, response, "en").messages), expand_text(rng, response, topic)
+    return build_expand_prompt(instruction, response, "en", template=template), expand_text(rng, response, topic)
 
 
 def tokenizer_corpus() -> list[str]:
@@ -279,6 +288,6 @@ def tokenizer_corpus() -> list[str]:
     rng = random.Random(1234)
     texts = [" ".join(TOPICS + GENRES)] * 20  # every topic and genre becomes one token
     for _ in range(400):
-        messages, answer = make_chat(rng)
-        texts += [m["content"] for m in messages] + [answer]
+        prompt, answer = make_chat(rng)
+        texts += [m["content"] for m in prompt.messages] + [prompt.prefill + answer]
     return texts

@@ -233,12 +233,14 @@ def _phase(tokenizer, rng: random.Random, steps: int, mix: dict, batch_tokens: i
 def _examples(tokenizer, rng: random.Random, n_tokens: int, mix: dict) -> list[tuple[list[int], list[int]]]:
     """(token ids, labels with -100 over the prompt) of fresh chats, at least `n_tokens` tokens in all.
 
-    Prompt and answer are tokenized apart: the prompt ends with a newline, so no token spans the seam.
+    Prompt and answer are tokenized apart: the prompt ends with a newline, so no token spans the seam; a
+    completion-style prompt ends with its prefill, tokenized as the pipeline's rendering of it is.
     """
     examples, total = [], 0
     while total < n_tokens:
         chats = [demo_corpus.make_chat(rng, mix) for _ in range(256)]
-        prompts = tokenizer([render_chatml_prompt(m) for m, _ in chats], add_special_tokens=False)["input_ids"]
+        prompts = tokenizer([render_chatml_prompt(list(p.messages)) + p.prefill for p, _ in chats],
+                            add_special_tokens=False)["input_ids"]
         answers = tokenizer([a + tokenizer.eos_token for _, a in chats], add_special_tokens=False)["input_ids"]
         for prompt, answer in zip(prompts, answers):
             examples.append((prompt + answer, [-100] * len(prompt) + answer))

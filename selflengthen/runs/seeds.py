@@ -43,6 +43,21 @@ def load_seeds(path: str | Path) -> list[Seed]:
     return seeds_from_lines(read_lines(path, MAX_LINE_BYTES), str(path))
 
 
+BUNDLED = Path(__file__).resolve().parent.parent / "data"
+BUNDLED_SEEDS = {"en": BUNDLED / "demo_seeds.jsonl", "zh": BUNDLED / "seeds_zh.jsonl"}
+
+
+def bundled_seeds(preset: str) -> list[Seed]:
+    """The seed instructions a run starts from when given none: the reference's English ones, and with the paper
+    preset its Chinese ones too (Apache-2.0, published with the reference implementation).
+
+    >>> [len(bundled_seeds(p)) for p in ("demo", "paper")]
+    [10, 20]
+    """
+    languages = ("en", "zh") if preset == "paper" else ("en",)
+    return [seed for language in languages for seed in load_seeds(BUNDLED_SEEDS[language])]
+
+
 def parse_seed_text(text: str, source_name: str = "pasted text") -> list[Seed]:
     """Seeds of pasted text, in either format, checked exactly like a file."""
     lines = []

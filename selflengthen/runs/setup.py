@@ -17,9 +17,10 @@ class PreparedRun:
 
 
 def prepare_run(*, preset: str | None, config_file: str | None, backend: str | None, model: str,
-                extender_model: str | None, seeds_file: str) -> PreparedRun:
-    """Preset + config file + backend override, checked model references and parsed seeds."""
-    from selflengthen.runs.seeds import load_seeds
+                extender_model: str | None, seeds_file: str | None) -> PreparedRun:
+    """Preset + config file + backend override, checked model references and parsed seeds (without a seed file,
+    the bundled seeds of the preset)."""
+    from selflengthen.runs.seeds import bundled_seeds, load_seeds
 
     overrides = load_config_file(config_file) if config_file else {}
     if backend:
@@ -27,4 +28,5 @@ def prepare_run(*, preset: str | None, config_file: str | None, backend: str | N
     config = resolve_config(preset, overrides)
     generator = check_model(model, config.backend.name)
     extender = check_model(extender_model, config.backend.name) if extender_model else generator
-    return PreparedRun(config, generator, extender, load_seeds(seeds_file))
+    seeds = load_seeds(seeds_file) if seeds_file else bundled_seeds(config.preset)
+    return PreparedRun(config, generator, extender, seeds)
