@@ -15,7 +15,6 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent
-DEMO_SEEDS = ROOT / "selflengthen" / "data" / "demo_seeds.jsonl"
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 TABS = ("runs", "iterate", "review", "train", "insights", "compare", "evaluate", "export")
 
@@ -24,15 +23,15 @@ def ensure_demo_run(store, data_dir: Path) -> None:
     """Build the demo model and the 'demo' run once; later starts reuse them."""
     from selflengthen.config import preset_config
     from selflengthen.demo.model import build_demo_model
-    from selflengthen.runs.seeds import load_seeds
+    from selflengthen.runs.seeds import bundled_seeds
 
     if store.get_run("demo") is not None:
         return
     model_dir = Path(data_dir).resolve() / "demo-model"  # absolute: the run stays usable from any folder
     if not (model_dir / "config.json").exists():
-        print(f"building the demo model in {model_dir} (first start only, about 30 s) ...", flush=True)
+        print(f"building the demo model in {model_dir} (first start only, about 40 s) ...", flush=True)
         build_demo_model(model_dir)
-    seeds = [s.to_dict() for s in load_seeds(DEMO_SEEDS)]
+    seeds = [s.to_dict() for s in bundled_seeds("demo")]
     config = preset_config("demo")
     store.create_run("demo", str(model_dir), str(model_dir), config.backend.name, "demo", config.to_dict(), seeds)
 
