@@ -156,7 +156,7 @@ def test_a_real_iteration_runs_to_review_with_live_progress(tmp_path, untrained_
     assert etas
     text = plain(text)
     assert text.startswith("job 1 · iterate · done · stage filter")
-    assert re.search(r"iteration 0 · review · completed steps: augment, generate, expand, filter · instructions \d+ · "
+    assert re.search(r"iteration 0 · review · completed steps: augment, generate, select, expand, filter · instructions \d+ · "
                      r"samples \d+", text)
     assert "step filter done" in log and "iteration 0: review" in log
     assert job_rows(studio.store, "r")[0][:4] == [1, "iterate", "done", "filter"]
