@@ -101,3 +101,16 @@ def test_seeds_are_learned_from_but_not_answered(store):
     seeds = {r["id"] for r in rows if r["source"] == "seed"}
     assert answered and not answered & seeds
     assert len(answered) == 4  # n_instructions counts the new instructions only
+
+
+def test_a_batch_of_both_languages_stops_at_the_next_number_of_each(store):
+    backend = Recording(responder(lambda n: f"Write a long history of topic {n} for curious readers."))
+    config = preset_config("demo", {"augment": {**PAPER_AUGMENT, "n_instructions": 16},
+                                    "prompts": {"templates": "paper"}})
+    both = SEEDS + [{"text": "写一篇关于春天的长文章。", "language": "zh"},
+                    {"text": "写一封长信。", "language": "zh"}]
+    run = store.create_run("r", "m", "m", "transformers", "demo", config.to_dict(), both)
+    run_iteration(store, run, store.latest_iteration(run["id"]), ["augment"], factory=lambda *a: backend)
+    first_call = [p.prefill for p in backend.history[:16]]  # one call of 16 new-instruction prompts
+    assert any(p.endswith("Instruction 3: ") for p in first_call) and any(p.endswith("指令3：") for p in first_call)
+    assert {"\nInstruction 4", "\n指令4"} <= set(backend.params[0].stop)

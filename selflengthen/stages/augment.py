@@ -101,8 +101,10 @@ def _augment_batch(backend, config, run, iteration, pool, index, first_attempt, 
                      "source": "augmented", "language": language, "parents": [p["id"] for p in parents]})
     seed = derive_seed(config.seed, iteration["idx"], "augment-batch", first_attempt)
     # A completion-style prompt ends on a numbered label: the model writes one instruction and stops at the next.
+    # A batch mixes languages, and so labels; each one's stop is harmless to text in the other language.
     params = sampling_params(config, cfg.max_new_tokens, seed)
-    outputs = backend.generate(prompts, replace(params, stop=params.stop + next_number_stop(prompts[0])))
+    labels = tuple(dict.fromkeys(stop for prompt in prompts for stop in next_number_stop(prompt)))
+    outputs = backend.generate(prompts, replace(params, stop=params.stop + labels))
     for row, out in zip(rows, outputs):
         row["text"] = parse_new_instruction(out.text)
         if out.error is not None:
