@@ -17,6 +17,8 @@ from pathlib import Path
 
 from selflengthen.errors import ConfigError, InputError
 from selflengthen.inputs import parse_json_object
+from selflengthen.method.gates import STYLES
+from selflengthen.method.split import SPLITS
 from selflengthen.method.templates import NAMES as TEMPLATE_NAMES
 from selflengthen.method.templates import check_template, load_templates
 
@@ -148,7 +150,7 @@ class ExpandConfig:
     split: str = _f("nearest_middle", "Where stage 1's first half ends. nearest_middle: the paragraph (else line, "
                                       "sentence) boundary nearest the middle; pieces (the reference): the first "
                                       "half of the blank-line pieces (of the lines when there are two or fewer).",
-                    choices=("nearest_middle", "pieces"))
+                    choices=SPLITS)
     trim_stage1: bool = _f(False, "Cut the stage-1 expansion to its first 2/3 of paragraphs (dropping the early "
                                   "conclusion written for a half text) and prefill exactly that (the reference); "
                                   "off: prefill all of it and the separator that followed the first half.")
@@ -165,11 +167,11 @@ class GatesConfig:
     punctuation: str = _f(
         "default", "Which endings close a text. default: a sentence end of the text's language (closing quotes and "
         "brackets skipped); reference: the reference implementation's last characters (zh: 。！？…”’)]}>）】 or a "
-        "backtick, an ASCII stop not; en: . ! ? , ; : - \" ' ) ] } > or a backtick).", choices=("default", "reference"))
+        "backtick, an ASCII stop not; en: . ! ? , ; : - \" ' ) ] } > or a backtick).", choices=STYLES)
     ngram: str = _f(
         "default", "How the repeated n-gram gate counts. default: Chinese characters without whitespace, lower-cased "
         "words otherwise; reference: in Chinese each non-ASCII character and each run of ASCII characters is one "
-        "unit, other text counts words as written.", choices=("default", "reference"))
+        "unit, other text counts words as written.", choices=STYLES)
     meta_talk: bool = _f(False, "Reject English text with 'revised', 'revision', 'response', 'version' or "
                                 "'paragraph' in its first 2 or last 3 lines (the reference's filter of answers "
                                 "that talk about their own rewrite).")
