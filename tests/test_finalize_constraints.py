@@ -11,7 +11,7 @@ import pytest
 from selflengthen.errors import InputError
 from selflengthen.evaluation.longen import TYPES, length_score
 from selflengthen.finalize.constraints import ConstraintSpec, candidates, constraint_interval, make_constraint
-from selflengthen.finalize.numerals import from_chinese, replace_numerals, to_chinese
+from selflengthen.method.numerals import from_chinese, replace_numerals, to_chinese
 
 DEMO = {"min_words": 20, "max_words": 400, "unit": 50}
 

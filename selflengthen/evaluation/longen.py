@@ -10,7 +10,7 @@ and 3 - 2L/b above it, never less than 0.
 
 LonGen words its constraints "around 2000 words" / "大约2000字", "2000-3000 words" / "2000字至3000字",
 "more than 2000 words" / "大于2000字" and "less than 2000 words" / "小于2000字". Other wordings work too
-("between 2,000 and 3,000 words", "至少2000字", "不超过3k字"): the type gives the meaning, the constraint
+("between 2,000 and 3,000 words", "至少2000字", "不超过3k字", "大约三千字"): the type gives the meaning, the constraint
 only has to name the number(s), and a direction word that contradicts the type ("less than" on an
 ``above`` item) is refused.
 
@@ -30,6 +30,7 @@ from pathlib import Path
 
 from selflengthen.errors import InputError
 from selflengthen.inputs import json_records
+from selflengthen.method.numerals import replace_numerals
 from selflengthen.method.words import count_words
 
 TYPES = ("about", "range", "above", "below")
@@ -61,10 +62,11 @@ def constraint_numbers(constraint: str) -> list[float]:
 
     >>> constraint_numbers("between 2,000 and 3.5k words")
     [2000.0, 3500.0]
-    >>> constraint_numbers("１万字以内")
-    [10000.0]
+    >>> constraint_numbers("１万字以内"), constraint_numbers("二千字至三千五百字")
+    ([10000.0], [2000.0, 3500.0])
     """
-    return [float(Decimal(digits.replace(",", "")) * _SCALE[unit]) for digits, unit in _NUMBER.findall(constraint)]
+    return [float(Decimal(digits.replace(",", "")) * _SCALE[unit])
+            for digits, unit in _NUMBER.findall(replace_numerals(constraint))]
 
 
 def constraint_direction(constraint: str) -> str | None:

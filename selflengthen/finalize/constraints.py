@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 
 from selflengthen.errors import InputError
 from selflengthen.evaluation.longen import TYPES, length_score, parse_constraint
-from selflengthen.finalize.numerals import replace_numerals, to_chinese
+from selflengthen.method.numerals import to_chinese
 
 LANGUAGES = ("en", "zh")
 # LonGen's own wordings. The reference swapped zh's more-than and less-than (大于 for below): not here.
@@ -182,12 +182,13 @@ def render(type: str, numbers: tuple[int, ...], language: str, chinese: bool = F
 
 
 def constraint_interval(type: str, constraint: str) -> tuple[float, float]:
-    """LonGen's target interval of a constraint, Chinese numerals included, so every row can be re-checked.
+    """LonGen's target interval of a constraint (its scorer reads Chinese numerals too), so every row can be
+    re-checked exactly as `score` will read it.
 
     >>> constraint_interval("about", "大约三千字"), constraint_interval("above", "more than 2,000 words")
     ((2400.0, 3600.0), (2000.0, 3000.0))
     """
-    return parse_constraint(type, replace_numerals(constraint))
+    return parse_constraint(type, constraint)
 
 
 # A length phrase already in a query. English: lead words, one number or two, "words" (or "N-word" as an adjective,

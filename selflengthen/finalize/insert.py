@@ -23,7 +23,7 @@ from selflengthen.backends.base import Backend, Completion, GenerationParams, Pr
 from selflengthen.errors import BackendError, InputError
 from selflengthen.evaluation.longen import constraint_direction, constraint_numbers
 from selflengthen.finalize.constraints import LANGUAGES, Constraint, length_phrases, strip_length_constraint
-from selflengthen.finalize.numerals import replace_numerals
+from selflengthen.method.numerals import replace_numerals
 from selflengthen.method.words import count_words, split_words
 
 WAYS = ("template", "model")

@@ -1,6 +1,7 @@
 """The method's pure pieces: plain text and data in, plain text and data out; no model, no store, no files.
 
 - `words`, `gates`, `split`, `rouge`: how words are counted, the quality gates, where a text is halved, ROUGE-L.
+- `numerals`: Chinese numerals of word counts (三千 <-> 3000), as length constraints write them.
 - `augment`, `generate`, `expand`, `filter`: one module per pipeline stage, holding that stage's prompt text
   beside the builder that fills it and the parser that reads the model's answer (or, for `filter`, the
   drop-short rule). `selflengthen.stages` runs them against a backend and a store.

@@ -1,8 +1,8 @@
 """Chinese numerals for word counts, written the way cn2an's `an2cn` writes them (3000 -> 三千).
 
-The reference writes half of its Chinese length constraints with Chinese numerals ("大约三千字"). LonGen's
-parser reads digits only, so `replace_numerals` turns such numerals back into digits before a constraint
-is scored.
+The reference writes half of its Chinese length constraints with Chinese numerals ("大约三千字"); the LonGen
+scorer (`selflengthen.evaluation.longen`) turns them back into digits with `replace_numerals` before it reads
+a constraint's numbers.
 
 >>> to_chinese(12000), from_chinese("一万二千")
 ('一万二千', 12000)
