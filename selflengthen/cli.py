@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 from selflengthen.errors import SelfLengthenError
+from selflengthen.finalize.parsers import add_finalize_parsers
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -56,6 +57,8 @@ def _parser() -> argparse.ArgumentParser:
     c = sub.add_parser("train", help="fine-tune generator and/or extender on the latest iteration's accepted samples")
     _db_name(c)
     c.add_argument("--role", default="both", choices=("generator", "extender", "both"))
+    c.add_argument("--final", action="store_true", help="train the run's final model on its final set (`finalize`)")
+    c.add_argument("--base", help="--final: the model to fine-tune (default: the run's base model)")
     c.add_argument("--config", help="JSON file of training settings merged over the run's preset")
     c.add_argument("--accelerate-config", help="run through `accelerate launch` with this config (multi-GPU)")
     c.add_argument("--quiet", action="store_true", help="do not mirror the trainer's output")
@@ -96,8 +99,9 @@ def _parser() -> argparse.ArgumentParser:
 
     c = sub.add_parser("eval", help="answer a LonGen-format benchmark with an iteration's model and score it")
     _db_name(c)
-    c.add_argument("--iteration", type=int, required=True, help="the iteration whose model answers")
-    c.add_argument("--role", default="generator", choices=("generator", "extender"))
+    c.add_argument("--iteration", type=int, help="the iteration whose model answers (base and final: the latest)")
+    c.add_argument("--role", default="generator", choices=("generator", "extender", "base", "final"),
+                   help="an iteration's generator or extender, the run's base model, or its final model")
     c.add_argument("--benchmark", help="LonGen-format JSONL file or hub dataset id (default: the bundled LonGen)")
     c.add_argument("--limit", type=int, help="answer only the first K items")
     c.add_argument("--max-new-tokens", type=int, help="default: the run's generate.max_new_tokens")
@@ -131,6 +135,8 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--preset", help="demo or paper (default: the config file's, else demo)")
     c.add_argument("--config", help="JSON file merged over the preset")
     c.add_argument("--json", action="store_true", help="one JSON object per input line")
+
+    add_finalize_parsers(sub, _db_name)
 
     c = sub.add_parser("score", help="LonGen length-following score of a JSONL file (type, constraint, response)")
     c.add_argument("file")
@@ -213,13 +219,17 @@ def _train_overrides(path: str | None) -> dict | None:
 
 
 def cmd_train(args) -> None:
-    from selflengthen.training.job import run_train_job
+    from selflengthen.training.job import run_final_train_job, run_train_job
 
-    store = _open_store(args.db)
-    checkpoints = run_train_job(store, args.db, args.name, role=args.role, config_overrides=_train_overrides(args.config),
-                                accelerate_config=args.accelerate_config, show_output=not args.quiet)
+    store, settings = _open_store(args.db), dict(config_overrides=_train_overrides(args.config),
+                                                 accelerate_config=args.accelerate_config, show_output=not args.quiet)
+    if args.base and not args.final:
+        raise SelfLengthenError("--base goes with --final (an iteration's roles start from the iteration's models)")
+    checkpoints = ([run_final_train_job(store, args.db, args.name, base=args.base, **settings)] if args.final else
+                   run_train_job(store, args.db, args.name, role=args.role, **settings))
     for ck in checkpoints:
-        print(f"{ck['role']}: {ck['path']} ({ck['kind']}, {ck['data_size']} samples, train loss {ck['train_loss']})")
+        print(f"{ck.get('role', 'final')}: {ck['path']} ({ck['kind']}, {ck['data_size']} rows, train loss "
+              f"{ck['train_loss']})")
 
 
 def cmd_loop(args) -> None:
@@ -353,6 +363,18 @@ def cmd_score(args) -> None:
     for key in ("about", "range", "above", "below", "overall"):
         value = result[key]
         print(f"{key:>8}: {'-' if value is None else f'{value:.4f}'}")
+
+
+def cmd_finalize(args) -> None:
+    from selflengthen.finalize.commands import finalize
+
+    finalize(_open_store(args.db), args)
+
+
+def cmd_final_decide(args) -> None:
+    from selflengthen.finalize.commands import final_decide
+
+    final_decide(_open_store(args.db), args)
 
 
 def cmd_eval(args) -> None:

@@ -73,3 +73,20 @@ def _decode(raw: bytes, where: str, offset: int) -> str:
     except UnicodeDecodeError as e:
         byte, at = raw[e.start], offset + e.start
         raise InputError(f"{where}: not valid UTF-8 (byte 0x{byte:02x} at file offset {at})") from None
+
+
+def parse_iterations(text: str | None) -> list[int] | None:
+    """Iteration indexes from "0, 2" (sorted, without repeats); None (every iteration) for none given.
+
+    >>> parse_iterations("2, 0,2"), parse_iterations(""), parse_iterations(None)
+    ([0, 2], None, None)
+    >>> parse_iterations("1,x")
+    Traceback (most recent call last):
+    selflengthen.errors.InputError: iterations must be comma-separated whole numbers such as 0,2 (got '1,x')
+    """
+    if text is None or not text.strip():
+        return None
+    parts = [part.strip() for part in text.split(",")]
+    if not all(part.isdigit() for part in parts):
+        raise InputError(f"iterations must be comma-separated whole numbers such as 0,2 (got {text!r})")
+    return sorted({int(part) for part in parts})

@@ -9,6 +9,7 @@ from storage.comparisons import ComparisonsMixin
 from storage.decisions import DecisionsMixin
 from storage.evaluations import EvaluationsMixin
 from storage.exports import ExportsMixin
+from storage.final import FinalMixin
 from storage.insights import InsightsMixin
 from storage.jobs import JobsMixin
 from storage.review import ReviewMixin
@@ -17,7 +18,7 @@ from storage.samples import SamplesMixin
 
 
 class Store(RunsMixin, SamplesMixin, DecisionsMixin, ReviewMixin, JobsMixin, CheckpointsMixin, ComparisonsMixin,
-            InsightsMixin, EvaluationsMixin, ExportsMixin, Connection):
+            InsightsMixin, EvaluationsMixin, ExportsMixin, FinalMixin, Connection):
     """All stored state of Self-Lengthen Studio, behind named functions."""
 
 

@@ -14,7 +14,8 @@ MAX_JUDGE_OUTPUT_CHARS = 4_000  # the judge's raw reply is kept to show why it f
 
 _IDENTITY = ("run_id", "iteration_idx", "role", "model", "digest", "max_new_tokens")
 _ANSWER_COLUMNS = ("language", "length_range", "type", "constraint_text", "query", "response", "words", "truncated",
-                   "n_tokens", "error", "target_low", "target_high", "target", "length_score", "sl_score")
+                   "n_tokens", "error", "target_low", "target_high", "target", "length_score", "sl_score",
+                   "lifebench_score")
 _ITEM_COLUMNS = ("item_idx", *_ANSWER_COLUMNS, "judge_model", "judge_scores", "judge_error", "judge_output")
 # A row counts as answered when it has a response and no error (selflengthen.evaluation.metrics.is_answered).
 _ANSWERED = ("(SELECT COUNT(*) FROM eval_items i WHERE i.evaluation_id = e.id AND i.item_idx < e.total"

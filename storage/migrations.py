@@ -259,3 +259,75 @@ def m005_expansions_of_one_response(db):
     # With expand.per_response > 1 one initial response is expanded several times, each expansion its own sample;
     # a copy's response_of names the sample whose initial response it expands (NULL for the sample itself).
     db.execute("ALTER TABLE samples ADD COLUMN response_of INTEGER REFERENCES samples(id)")
+
+
+@migrations(name="006_final_rows")
+def m006_final_rows(db):
+    # The final stage (`finalize`): the pooled rows with their length constraints, one row per (run, key), and
+    # the settings and figures of the run's latest finalize. A curator's verdict and edits live on the row.
+    db.execute("""
+        CREATE TABLE final_rows (
+            id INTEGER PRIMARY KEY,
+            run_id INTEGER NOT NULL REFERENCES runs(id),
+            key TEXT NOT NULL,
+            sample_id INTEGER REFERENCES samples(id),
+            iteration_idx INTEGER NOT NULL,
+            source TEXT NOT NULL,
+            language TEXT NOT NULL,
+            instruction TEXT NOT NULL,
+            query TEXT NOT NULL,
+            response TEXT NOT NULL,
+            words INTEGER NOT NULL,
+            type TEXT NOT NULL,
+            "constraint" TEXT NOT NULL,
+            target_low REAL NOT NULL,
+            target_high REAL NOT NULL,
+            verdict TEXT,
+            edited_query TEXT,
+            edited_response TEXT,
+            curator TEXT,
+            decided_at TEXT,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            UNIQUE (run_id, key)
+        )""")
+    db.execute("""
+        CREATE TABLE finalizations (
+            run_id INTEGER PRIMARY KEY REFERENCES runs(id),
+            settings TEXT NOT NULL,
+            stats TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        )""")
+    # The run's final model (`train --final`), trained on the final rows; a re-run replaces it.
+    db.execute("""
+        CREATE TABLE final_models (
+            run_id INTEGER PRIMARY KEY REFERENCES runs(id),
+            path TEXT NOT NULL,
+            base_model TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            adapter_path TEXT,
+            data_size INTEGER NOT NULL,
+            train_loss REAL,
+            eval_loss REAL,
+            job_id INTEGER REFERENCES jobs(id),
+            config TEXT NOT NULL DEFAULT '{}',
+            created_at TEXT NOT NULL
+        )""")
+
+
+@migrations(name="007_lifebench_score")
+def m007_lifebench_score(db):
+    # LIFEBench's length score of each answer, beside LonGen's and S_l. It needs only what every answered row
+    # already stores (type, words, target interval), so answers stored before it are scored here, by the
+    # library's rule; an evaluation's stored summary shows it once the evaluation is run again (nothing is
+    # answered twice: the re-run only summarizes).
+    from selflengthen.evaluation.metrics import lifebench_item_score, lifebench_target
+
+    def score(type, words, target, low, high):
+        return lifebench_item_score(type, words, lifebench_target(type, target, low, high))
+
+    db.execute("ALTER TABLE eval_items ADD COLUMN lifebench_score REAL")
+    db.conn.create_function("lifebench", 5, score, deterministic=True)
+    db.execute("UPDATE eval_items SET lifebench_score = lifebench(type, words, target, target_low, target_high)"
+               " WHERE response IS NOT NULL AND error IS NULL AND words IS NOT NULL AND target_low IS NOT NULL"
+               " AND target_high IS NOT NULL")

@@ -23,11 +23,11 @@ MAY_IMPORT = {
     "runs": {"method", "backends", "config", "inputs", "errors", "shapes"},
     "curation": {"method", "errors", "shapes"},
     "jobs": {"stages", "runs", "backends", "config", "errors", "shapes"},
-    "training": {"method", "backends", "jobs", "config", "errors", "shapes"},
+    "training": {"method", "backends", "jobs", "config", "finalize", "errors", "shapes"},
     "evaluation": {"method", "backends", "stages", "jobs", "runs", "config", "inputs", "errors", "shapes"},
-    "export": {"curation", "training", "runs", "jobs", "errors", "shapes"},
+    "export": {"curation", "training", "runs", "jobs", "inputs", "errors", "shapes"},
     "demo": {"method", "backends"},
-    "finalize": {"method", "evaluation", "backends", "errors", "config", "shapes"},
+    "finalize": {"method", "evaluation", "backends", "errors", "config", "inputs", "shapes"},
     "cli": {"*"}, "__init__": {"*"}, "__main__": {"cli"},
 }
 # Packages outside the library that no library module imports; the entry points that open the store are named.

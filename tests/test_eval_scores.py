@@ -1,4 +1,7 @@
-"""Evaluation scores: LongBench-Write's S_l, target lengths, LonGen per answer, and the summary's buckets."""
+"""Evaluation scores: LongBench-Write's S_l, target lengths, LonGen per answer, and the summary's buckets
+(LIFEBench's score has its own file, test_lifebench.py)."""
+
+import math
 
 import pytest
 
@@ -68,7 +71,8 @@ def test_score_response_counts_chinese_characters_as_words():
     assert count_words(text + "。") == 2401
     scores = score_response(item, count_words(text))
     assert scores == {"target_low": 1600.0, "target_high": 2400.0, "target": 2000.0, "length_score": 1.0,
-                      "sl_score": pytest.approx(100 * (1 - (2400 / 2000 - 1) / 3))}
+                      "sl_score": pytest.approx(100 * (1 - (2400 / 2000 - 1) / 3)),
+                      "lifebench_score": pytest.approx(100 * math.exp(-2 * 0.2))}
     short = score_response(item, 1200)  # LonGen: 2 * 1200 / 1600 - 1; S_l: 1 - (2000 / 1200 - 1) / 2
     assert short["length_score"] == pytest.approx(0.5)
     assert short["sl_score"] == pytest.approx(100 * (1 - (2000 / 1200 - 1) / 2))
@@ -89,8 +93,8 @@ def test_score_response_longen_and_sl(item, words, length, sl):
 
 def _row(type, language, length_range, words, length_score, sl, **extra):
     return {"type": type, "language": language, "length_range": length_range, "response": "text", "error": None,
-            "words": words, "truncated": False, "length_score": length_score, "sl_score": sl, "judge_model": None,
-            "judge_scores": None, "judge_error": None, **extra}
+            "words": words, "truncated": False, "length_score": length_score, "sl_score": sl,
+            "lifebench_score": None, "judge_model": None, "judge_scores": None, "judge_error": None, **extra}
 
 
 def test_summarize_buckets_by_type_language_and_range():

@@ -1,15 +1,20 @@
 """Evaluate tab: the CLI twin launched through the job worker on a real tiny model, the results drawn from the
-store (table, per-bucket bars, length-vs-target scatter, items), uploads checked before they are kept, and
-bad input refused before anything starts."""
+store (table, per-bucket bars and the three length scores side by side, words vs target per range,
+length-vs-target scatter, items), uploads checked before they are kept, and bad input refused before anything
+starts."""
 
 import json
+import math
 import time
 
 import gradio as gr
 import pytest
 
 from paths import LONGEN
+from selflengthen.backends.base import Completion
+from selflengthen.backends.fake import ScriptedBackend
 from selflengthen.config import preset_config
+from selflengthen.evaluation.job import run_eval_job
 from storage import Store
 from studios import studio_for
 from ui import eval_charts as charts
@@ -50,10 +55,13 @@ def test_an_evaluation_runs_as_its_cli_twin_and_the_tab_draws_it(tmp_path, untra
             break
         time.sleep(0.5)
     assert studio.worker.wait(30)
-    progress, key, table, buckets, chosen, scatter, items = tab.poll(studio, "r", "longen", "type", None, [])
+    progress, key, table, buckets, bucket_table, lengths, chosen, scatter, items = tab.poll(
+        studio, "r", "longen", "type", None, [])
     assert "eval · done · stage answer 4/4" in progress.replace("\\", "")
     assert table.values.tolist()[0][1:6] == [0, "generator", "LonGen", "4/4", "done"]
-    assert 0 <= table["LonGen"][0] <= 1 and 0 <= table["S_l"][0] <= 100
+    assert 0 <= table["LonGen"][0] <= 1 and 0 <= table["S_l"][0] <= 100 and 0 < table["LIFEBench"][0] <= 100
+    assert bucket_table.values.tolist()[0][:2] == ["about", "iteration 0 · generator · LonGen"]
+    assert list(lengths.data[0].x) == ["2-4k"] and lengths.data[1].name == "target"
     [evaluation] = studio.store.list_evaluations(studio.store.get_run("r")["id"])
     assert chosen["value"] == evaluation["id"] and chosen["choices"][0][1] == evaluation["id"]
     # The first 4 LonGen items are Chinese 'about' items of the 2-4k range.
@@ -62,7 +70,7 @@ def test_an_evaluation_runs_as_its_cli_twin_and_the_tab_draws_it(tmp_path, untra
     assert [t.name for t in scatter.data] == ["target interval", "about", "output = target"]
     assert items["words"].tolist() == [i["words"] for i in studio.store.eval_items(chosen["value"])]
     assert items.shape[0] == 4
-    by_language = tab.bucket_chart(studio, "r", "sl", "language")
+    by_language, _ = tab.bucket_views(studio, "r", "sl", "language")
     assert list(by_language.data[0].x) == ["zh"]
     assert by_language.data[0].y[0] == evaluation["summary"]["sl"]["by_language"]["zh"]
     first = studio.store.eval_items(evaluation["id"])[0]
@@ -111,12 +119,68 @@ def test_an_uploaded_benchmark_is_checked_then_kept_and_offered(studio, tmp_path
 
 def test_charts_escape_benchmark_labels_and_say_when_empty():
     evaluation = {"id": 1, "iteration_idx": 0, "role": "generator", "benchmark": "<b>mine</b>",
-                  "summary": {"longen": {"by_language": {"<script>x</script>": 0.5}}}}
+                  "summary": {"longen": {"by_language": {"<script>x</script>": 0.5}},
+                              "length_by_range": {"<i>2-4k</i>": {"words": 10.0, "target": 20.0, "n": 1}}}}
     fig = charts.bucket_figure([evaluation], "longen", "language")
     assert fig.data[0].name == "iteration 0 · generator · &lt;b&gt;mine&lt;/b&gt;"
     assert list(fig.data[0].x) == ["&lt;script&gt;x&lt;/script&gt;"]
+    lengths = charts.lengths_figure([evaluation])
+    assert lengths.data[0].name == fig.data[0].name and list(lengths.data[0].x) == ["&lt;i&gt;2-4k&lt;/i&gt;"]
     assert "no scored evaluation yet" in json.dumps(charts.bucket_figure([evaluation], "sl", "type").to_dict())
+    assert "no scored evaluation yet" in json.dumps(charts.bucket_figure([evaluation], "lifebench", "type").to_dict())
     assert "no answered item yet" in json.dumps(charts.scatter_figure(None, []).to_dict())
+    assert "no answered evaluation yet" in json.dumps(charts.lengths_figure([{**evaluation, "summary": {}}]).to_dict())
+    # An evaluation summarized before LIFEBench: its LonGen shows, its LIFEBench is empty, nothing breaks.
+    assert charts.bucket_rows([evaluation], "language").values.tolist() == [
+        ["<script>x</script>", "iteration 0 · generator · <b>mine</b>", 0.5, None, None]]
+    assert charts.bucket_rows([evaluation], "type").empty
+
+
+BENCH = [{"language": "en", "range": "2-4k", "type": "about", "constraint": "around 20 words", "query": "Q1"},
+         {"language": "zh", "range": "4-6k", "type": "range", "constraint": "20字至40字", "query": "Q2"},
+         {"language": "en", "range": "4-6k", "type": "below", "constraint": "less than 20 words", "query": "Q3"}]
+
+
+def scripted_words(role: str, model: str, config) -> ScriptedBackend:
+    """The 'base' generator answers in 10 words, the 'final' extender in 20."""
+    words = 10 if role == "generator" else 20
+    return ScriptedBackend(model, responder=lambda prompt: Completion("word " * words))
+
+
+def test_base_and_final_models_show_their_three_scores_and_lengths_side_by_side(studio, tmp_path):
+    bench = tmp_path / "bench.jsonl"
+    bench.write_text("".join(json.dumps(item, ensure_ascii=False) + "\n" for item in BENCH), encoding="utf-8")
+    for role in ("generator", "extender"):
+        run_eval_job(studio.store, "r", 0, role=role, benchmark=str(bench), factory=scripted_words)
+    table, buckets, bucket_table, lengths, chosen, scatter, items = tab.results(studio, "r", "lifebench", "range",
+                                                                                None)
+    base, final = f"iteration 0 · generator · {bench}", f"iteration 0 · extender · {bench}"
+    # 10 words: about 20 -> LD -0.5; range 20-40 -> T 30, LD -2/3; at most 20 -> met. 20 words: LD 0, -1/3, met.
+    base_scores = [100 * math.exp(-2.5), 100 * math.exp(-10 / 3), 100.0]
+    final_scores = [100.0, 100 * math.exp(-5 / 3), 100.0]
+    assert table["LIFEBench"].tolist() == [round(sum(base_scores) / 3, 1), round(sum(final_scores) / 3, 1)]
+    assert table.columns.tolist()[6:9] == ["LonGen", "S_l", "LIFEBench"]
+    assert bucket_table.values.tolist() == [  # range, evaluation, LonGen, S_l (about and range only), LIFEBench
+        ["2-4k", base, 0.25, 50.0, round(base_scores[0], 1)],
+        ["2-4k", final, 1.0, 100.0, 100.0],
+        ["4-6k", base, 0.5, 0.0, round((base_scores[1] + 100) / 2, 1)],
+        ["4-6k", final, 1.0, 75.0, round((final_scores[1] + 100) / 2, 1)]]
+    assert [t.name for t in buckets.data] == [base, final] and list(buckets.data[0].x) == ["2-4k", "4-6k"]
+    assert [t.name for t in lengths.data] == [base, "target", final, "target"]
+    assert [list(t.y) for t in lengths.data] == [[10.0, 10.0], [20.0, 25.0], [20.0, 20.0], [20.0, 25.0]]
+    assert [t.showlegend for t in lengths.data[1::2]] == [True, False]
+    assert chosen["value"] == max(e["id"] for e in studio.store.list_evaluations(studio.store.get_run("r")["id"]))
+    assert items["LIFEBench"].tolist() == [round(s, 1) for s in final_scores]
+    figure, by_type = tab.bucket_views(studio, "r", "lifebench", "type")
+    assert by_type["bucket"].tolist() == ["about", "about", "range", "range", "below", "below"]
+    assert figure.layout.yaxis.range == (0, 105)
+
+
+def test_the_runs_base_and_final_models_can_be_evaluated_from_the_tab(studio):
+    base = tab.command_preview(studio, "r", 0, "base", "LonGen", 3, None, *NO_JUDGE)
+    assert base.endswith("--iteration 0 --role base --limit 3")
+    final = tab.command_preview(studio, "r", 0, "final", "LonGen", 3, None, *NO_JUDGE)
+    assert final.startswith("(not ready:") and "no final model yet" in final
 
 
 def test_the_next_iteration_can_be_evaluated_once_the_latest_is_trained(studio):

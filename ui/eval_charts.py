@@ -9,25 +9,57 @@ from __future__ import annotations
 import pandas as pd
 import plotly.graph_objects as go
 
+from selflengthen.evaluation.job import ROLES
+from selflengthen.evaluation.metrics import bucket_order
 from ui.common import escape
 from ui.insights import chart_layout, empty_figure
 
-METRICS = {"longen": "LonGen length score (0–1)", "sl": "S_l length score (0–100)"}
+METRICS = {"longen": "LonGen length score (0–1)", "sl": "S_l length score (0–100)",
+           "lifebench": "LIFEBench length score (0–100)"}
+# Each summary score: its column title and the digits it is shown with (LonGen is 0-1, the others 0-100).
+SCORES = {"longen": ("LonGen", 3), "sl": ("S_l", 1), "lifebench": ("LIFEBench", 1)}
 GROUPS = {"type": "by_type", "language": "by_language", "range": "by_range"}
-TABLE_COLUMNS = ["id", "iteration", "role", "benchmark", "answered", "status", "LonGen", "S_l", "judge", "words",
-                 "model"]
-ITEM_COLUMNS = ["item", "type", "language", "range", "constraint", "target", "words", "LonGen", "S_l", "judge",
-                "note"]
+TABLE_COLUMNS = ["id", "iteration", "role", "benchmark", "answered", "status", "LonGen", "S_l", "LIFEBench", "judge",
+                 "words", "model"]
+BUCKET_COLUMNS = ["bucket", "evaluation", "LonGen", "S_l", "LIFEBench"]
+ITEM_COLUMNS = ["item", "type", "language", "range", "constraint", "target", "words", "LonGen", "S_l", "LIFEBench",
+                "judge", "note"]
 TYPE_COLORS = {"about": "#4c78a8", "range": "#f58518", "above": "#54a24b", "below": "#e45756"}
 
 
 def evaluation_label(evaluation: dict) -> str:
-    """'iteration 2 · generator · LonGen' (the label of a chart trace and a picker choice)."""
+    """The label of a chart trace, a table row and a picker choice; the run's base and final models belong to
+    no iteration.
+
+    >>> evaluation_label({"iteration_idx": 2, "role": "generator", "benchmark": "LonGen"})
+    'iteration 2 · generator · LonGen'
+    >>> evaluation_label({"iteration_idx": 2, "role": "final", "benchmark": "LonGen"})
+    'final model · LonGen'
+    """
+    if evaluation["role"] not in ROLES:
+        return f"{evaluation['role']} model · {evaluation['benchmark']}"
     return f"iteration {evaluation['iteration_idx']} · {evaluation['role']} · {evaluation['benchmark']}"
 
 
 def _rounded(value, digits: int) -> float | None:
     return None if value is None else round(value, digits)
+
+
+def _scores(summary: dict, bucket: str | None = None, label: str | None = None) -> list[float | None]:
+    """LonGen, S_l and LIFEBench of a summary: overall, or of one bucket (None where a summary lacks it:
+    an evaluation stored before LIFEBench has no such score until it is run again).
+
+    >>> _scores({"longen": {"overall": 0.51234, "by_type": {"about": 1.0}}, "sl": {"overall": 50.04}})
+    [0.512, 50.0, None]
+    >>> _scores({"longen": {"overall": 0.5, "by_type": {"about": 1.0}}}, "by_type", "about")
+    [1.0, None, None]
+    """
+    values = []
+    for metric, (_, digits) in SCORES.items():
+        scores = summary.get(metric) or {}
+        values.append(_rounded(scores.get("overall") if bucket is None else (scores.get(bucket) or {}).get(label),
+                               digits))
+    return values
 
 
 def table_rows(evaluations: list[dict]) -> pd.DataFrame:
@@ -37,10 +69,19 @@ def table_rows(evaluations: list[dict]) -> pd.DataFrame:
         summary = e["summary"] or {}
         judge = summary.get("judge") or {}
         rows.append([e["id"], e["iteration_idx"], e["role"], e["benchmark"], f"{e['answered']}/{e['total']}",
-                     e["status"], _rounded((summary.get("longen") or {}).get("overall"), 3),
-                     _rounded((summary.get("sl") or {}).get("overall"), 1), _rounded(judge.get("overall"), 2),
+                     e["status"], *_scores(summary), _rounded(judge.get("overall"), 2),
                      _rounded((summary.get("words") or {}).get("mean"), 1), e["model"]])
     return pd.DataFrame(rows, columns=TABLE_COLUMNS)
+
+
+def bucket_rows(evaluations: list[dict], group: str) -> pd.DataFrame:
+    """The three length scores side by side per bucket (type, language or range), one row per evaluation
+    within a bucket, so base and final models sit next to each other."""
+    labels = {label for e in evaluations for metric in SCORES
+              for label in (((e["summary"] or {}).get(metric) or {}).get(GROUPS[group]) or {})}
+    rows = [[label, evaluation_label(e), *_scores(e["summary"] or {}, GROUPS[group], label)]
+            for label in sorted(labels, key=bucket_order) for e in evaluations]
+    return pd.DataFrame([r for r in rows if r[2:] != [None] * len(SCORES)], columns=BUCKET_COLUMNS)
 
 
 def bucket_figure(evaluations: list[dict], metric: str, group: str) -> go.Figure:
@@ -57,6 +98,26 @@ def bucket_figure(evaluations: list[dict], metric: str, group: str) -> go.Figure
                              name=escape(evaluation_label(e))))
     top = 1.05 if metric == "longen" else 105
     return chart_layout(fig, title, group, METRICS[metric], barmode="group", yaxis={"range": [0, top]})
+
+
+def lengths_figure(evaluations: list[dict]) -> go.Figure:
+    """Per length range, one bar per evaluation: its mean output words, inside an outline of the mean target
+    (LIFEBench's T: the number, or a range's middle) its items aimed at."""
+    title = "Mean output words vs target per length range"
+    shown = [e for e in evaluations if (e["summary"] or {}).get("length_by_range")]
+    if not shown:
+        return empty_figure(title, "no answered evaluation yet")
+    fig = go.Figure()
+    for n, e in enumerate(shown):
+        lengths = e["summary"]["length_by_range"]
+        labels, name = [escape(k) for k in lengths], escape(evaluation_label(e))
+        fig.add_trace(go.Bar(x=labels, y=[v["words"] for v in lengths.values()], name=name, offsetgroup=str(n),
+                             customdata=[v["n"] for v in lengths.values()],
+                             hovertemplate="%{x}: %{y:.0f} words (%{customdata} items)"))
+        fig.add_trace(go.Bar(x=labels, y=[v["target"] for v in lengths.values()], name="target", offsetgroup=str(n),
+                             legendgroup="target", showlegend=n == 0, marker={"color": "rgba(0,0,0,0)",
+                             "line": {"color": "#444", "width": 2}}, hovertemplate="target %{y:.0f}<extra></extra>"))
+    return chart_layout(fig, title, "length range", "words", barmode="group")
 
 
 def scatter_figure(evaluation: dict | None, items: list[dict]) -> go.Figure:
@@ -95,6 +156,6 @@ def item_rows(items: list[dict]) -> pd.DataFrame:
                                                           "cut off at the token limit" if i.get("truncated") else "")
         rows.append([i["item_idx"], i["type"], i["language"], i["length_range"], i["constraint_text"],
                      _rounded(i.get("target"), 0), i.get("words"), _rounded(i.get("length_score"), 3),
-                     _rounded(i.get("sl_score"), 1),
+                     _rounded(i.get("sl_score"), 1), _rounded(i.get("lifebench_score"), 1),
                      _rounded(sum(judge.values()) / len(judge), 2) if judge else None, note])
     return pd.DataFrame(rows, columns=ITEM_COLUMNS)

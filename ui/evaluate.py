@@ -1,9 +1,10 @@
 """Evaluate tab: answer a LonGen-format benchmark with an iteration's model, then compare the scores.
 
 The answers are produced by the CLI twin (`python -m selflengthen eval ...`) in the job worker; the tab shows
-the exact command, polls the job row, and draws every stored evaluation of the run (scores per type,
-language and range bucket; each answer's length against its target interval). An uploaded benchmark is
-checked in full and kept under the database's folder, so the command can name it by path.
+the exact command, polls the job row, and draws every stored evaluation of the run (LonGen, S_l and
+LIFEBench scores per type, language and range bucket, side by side; mean output words against the target
+per range; each answer's length against its target interval). An uploaded benchmark is checked in full
+and kept under the database's folder, so the command can name it by path.
 """
 
 from __future__ import annotations
@@ -134,8 +135,10 @@ def _evaluations(studio, run_name: str | None) -> list[dict]:
     return studio.store.list_evaluations(run["id"]) if run else []
 
 
-def bucket_chart(studio, run_name: str | None, metric: str, group: str):
-    return charts.bucket_figure(_evaluations(studio, run_name), metric, group)
+def bucket_views(studio, run_name: str | None, metric: str, group: str, evaluations: list[dict] | None = None):
+    """The chosen score's bars per bucket, and the three scores side by side per bucket."""
+    evaluations = _evaluations(studio, run_name) if evaluations is None else evaluations
+    return charts.bucket_figure(evaluations, metric, group), charts.bucket_rows(evaluations, group)
 
 
 def evaluation_detail(studio, evaluation_id) -> tuple:
@@ -146,14 +149,15 @@ def evaluation_detail(studio, evaluation_id) -> tuple:
 
 
 def results(studio, run_name: str | None, metric: str, group: str, chosen, evaluations: list[dict] | None = None):
-    """Table, bucket chart, evaluation picker, scatter and items of the run's stored evaluations (the picked
-    evaluation stays picked while it exists; else the newest is shown)."""
+    """Table, bucket chart and table, lengths per range, evaluation picker, scatter and items of the run's
+    stored evaluations (the picked evaluation stays picked while it exists; else the newest is shown)."""
     evaluations = _evaluations(studio, run_name) if evaluations is None else evaluations
     ids = [e["id"] for e in evaluations]
     chosen = chosen if chosen in ids else (max(ids) if ids else None)
     choices = [(charts.evaluation_label(e) + f" (#{e['id']})", e["id"]) for e in evaluations]
-    return (charts.table_rows(evaluations), charts.bucket_figure(evaluations, metric, group),
-            gr.update(choices=choices, value=chosen), *evaluation_detail(studio, chosen))
+    return (charts.table_rows(evaluations), *bucket_views(studio, run_name, metric, group, evaluations),
+            charts.lengths_figure(evaluations), gr.update(choices=choices, value=chosen),
+            *evaluation_detail(studio, chosen))
 
 
 def results_key(evaluations: list[dict]) -> list:
@@ -165,7 +169,7 @@ def poll(studio, run_name, metric, group, chosen, key) -> tuple:
     evaluations = _evaluations(studio, run_name)
     progress, fresh = progress_markdown(studio, run_name), results_key(evaluations)
     if fresh == key:
-        return (progress, fresh, *[gr.skip()] * 5)
+        return (progress, fresh, *[gr.skip()] * 7)
     return (progress, fresh, *results(studio, run_name, metric, group, chosen, evaluations))
 
 
@@ -184,14 +188,24 @@ def refresh_inputs(studio, run_name: str | None) -> tuple:
             gr.update(choices=benchmark_choices(studio)))
 
 
+def judge_inputs() -> tuple:
+    """The optional LLM judge's model, backend and server, folded away."""
+    with gr.Accordion("LLM judge (optional)", open=False), gr.Row():
+        return (gr.Textbox(label="Judge model (empty = no judge)", elem_id="eval-judge-model"),
+                gr.Dropdown(["openai", "transformers", "vllm"], value="openai", label="Judge backend",
+                            elem_id="eval-judge-backend", scale=0, min_width=160),
+                gr.Textbox(label="Server URL (openai)", placeholder="http://127.0.0.1:8000/v1",
+                           elem_id="eval-judge-url"))
+
+
 def build_tab(studio, run) -> None:
     with gr.Tab("Evaluate", id="evaluate") as tab:
         gr.Markdown("Answer a LonGen-format benchmark with an iteration's model and score how well it follows "
-                    "length instructions (LonGen, S_l) and, optionally, its quality by an LLM judge.")
+                    "length instructions (LonGen, S_l, LIFEBench) and, optionally, its quality by an LLM judge.")
         with gr.Row():
             iteration = gr.Dropdown(label="Iteration", elem_id="eval-iteration", scale=0, min_width=120)
-            role = gr.Radio(["generator", "extender"], value="generator", label="Model", elem_id="eval-role",
-                            scale=0, min_width=220)
+            role = gr.Radio(["generator", "extender", "base", "final"], value="generator", label="Model",
+                            elem_id="eval-role", scale=0, min_width=340)
             benchmark = gr.Dropdown(label="Benchmark (LonGen, an uploaded file, a server path or a hub id)",
                                     choices=[DEFAULT_BENCHMARK], value=DEFAULT_BENCHMARK, allow_custom_value=True,
                                     elem_id="eval-benchmark")
@@ -200,13 +214,7 @@ def build_tab(studio, run) -> None:
             limit = gr.Number(label="Items (empty = all)", precision=0, elem_id="eval-limit", scale=0, min_width=140)
             max_tokens = gr.Number(label="Max new tokens", precision=0, elem_id="eval-max-new-tokens", scale=0,
                                    min_width=140)
-        with gr.Accordion("LLM judge (optional)", open=False):
-            with gr.Row():
-                judge_model = gr.Textbox(label="Judge model (empty = no judge)", elem_id="eval-judge-model")
-                judge_backend = gr.Dropdown(["openai", "transformers", "vllm"], value="openai", label="Judge backend",
-                                            elem_id="eval-judge-backend", scale=0, min_width=160)
-                judge_url = gr.Textbox(label="Server URL (openai)", placeholder="http://127.0.0.1:8000/v1",
-                                       elem_id="eval-judge-url")
+        judge_model, judge_backend, judge_url = judge_inputs()
         with gr.Row():
             start = gr.Button("Evaluate", variant="primary", elem_id="eval-start", scale=0)
             cancel = gr.Button("Cancel", elem_id="eval-cancel", scale=0)
@@ -216,10 +224,13 @@ def build_tab(studio, run) -> None:
         table = gr.Dataframe(headers=charts.TABLE_COLUMNS, label="Evaluations of this run", interactive=False,
                              elem_id="eval-table")
         with gr.Row():
-            metric = gr.Radio([("LonGen", "longen"), ("S_l", "sl")], value="longen", label="Score",
-                              elem_id="eval-metric")
+            metric = gr.Radio([("LonGen", "longen"), ("S_l", "sl"), ("LIFEBench", "lifebench")], value="longen",
+                              label="Score", elem_id="eval-metric")
             group = gr.Radio(["type", "language", "range"], value="type", label="Per", elem_id="eval-group")
         buckets = gr.Plot(label="Scores per bucket", elem_id="eval-buckets")
+        bucket_table = gr.Dataframe(headers=charts.BUCKET_COLUMNS, label="Length scores per bucket, side by side",
+                                    interactive=False, elem_id="eval-bucket-table")
+        lengths = gr.Plot(label="Output words vs target per range", elem_id="eval-lengths")
         chosen = gr.Dropdown(label="Evaluation shown below", elem_id="eval-chosen")
         scatter = gr.Plot(label="Output length vs target", elem_id="eval-scatter")
         items = gr.Dataframe(headers=charts.ITEM_COLUMNS, label="Items (click one to read it)", interactive=False,
@@ -230,7 +241,7 @@ def build_tab(studio, run) -> None:
         key = gr.State([])
         timer = gr.Timer(POLL_SECONDS)
     inputs = [run, iteration, role, benchmark, limit, max_tokens, judge_model, judge_backend, judge_url]
-    shown_results = [table, buckets, chosen, scatter, items]
+    shown_results = [table, buckets, bucket_table, lengths, chosen, scatter, items]
     for event in (run.change, tab.select):
         event(partial(refresh_inputs, studio), run, [iteration, benchmark], api_name=False)
     for field in inputs[1:]:
@@ -239,7 +250,7 @@ def build_tab(studio, run) -> None:
     start.click(partial(start_eval, studio), inputs, [message, command], api_name="eval_start")
     cancel.click(partial(cancel_eval, studio), None, message, api_name=False)
     for field in (metric, group):
-        field.change(partial(bucket_chart, studio), [run, metric, group], buckets, api_name=False)
+        field.change(partial(bucket_views, studio), [run, metric, group], [buckets, bucket_table], api_name=False)
     chosen.change(partial(evaluation_detail, studio), chosen, [scatter, items], api_name=False)
     run.change(partial(results, studio), [run, metric, group, chosen], shown_results, api_name=False)
     timer.tick(partial(poll, studio), [run, metric, group, chosen, key], [progress, key, *shown_results],

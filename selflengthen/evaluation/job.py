@@ -30,6 +30,7 @@ from selflengthen.stages.common import batches, derive_seed, sampling_params
 from selflengthen.stages.pipeline import default_backend_factory, planned_iteration
 
 ROLES = ("generator", "extender")
+RUN_ROLES = ("base", "final")  # the run's base model and its final model: evaluated beside an iteration's
 JUDGE_MAX_NEW_TOKENS = 512  # seven scores as JSON need ~100 tokens; the rest is room for a judge that talks first
 JUDGE_PARAMS = GenerationParams(max_new_tokens=JUDGE_MAX_NEW_TOKENS, temperature=0.0, top_p=1.0, top_k=0,
                                 repetition_penalty=1.0)
@@ -61,9 +62,17 @@ def judge_settings(model: str | None, backend: str = "openai", base_url: str | N
 
 
 def eval_model(store: Store, run: Run, iteration_idx: int, role: str) -> str:
-    """The model iteration `iteration_idx` uses for `role`, including the one training opened next."""
-    if role not in ROLES:
-        raise InputError(f"unknown role {role!r} (choose from: {', '.join(ROLES)})")
+    """The model iteration `iteration_idx` uses for `role`, including the one training opened next; for
+    `base`, the run's own base model; for `final`, the run's final model (`train --final`)."""
+    if role not in ROLES + RUN_ROLES:
+        raise InputError(f"unknown role {role!r} (choose from: {', '.join(ROLES + RUN_ROLES)})")
+    if role == "base":
+        return run["generator_model"]
+    if role == "final":
+        final = store.final_model(run["id"])
+        if final is None:
+            raise InputError(f"run '{run['name']}' has no final model yet: run `finalize`, then `train --final`")
+        return final["path"]
     iteration = store.get_iteration(run["id"], iteration_idx)
     if iteration is not None:
         return iteration[f"{role}_checkpoint"]
@@ -106,14 +115,20 @@ def option(flag: str, value: str) -> list[str]:
     return [f"{flag}={value}"] if value.startswith("-") else [flag, value]
 
 
-def run_eval_job(store: Store, run_name: str, iteration: int, *, role: str = "generator", benchmark: str | None = None,
-                 limit: int | None = None, max_new_tokens: int | None = None, judge: dict | None = None,
-                 show_progress: bool = False, factory=None) -> dict:
+def run_eval_job(store: Store, run_name: str, iteration: int | None, *, role: str = "generator",
+                 benchmark: str | None = None, limit: int | None = None, max_new_tokens: int | None = None,
+                 judge: dict | None = None, show_progress: bool = False, factory=None) -> dict:
     """Evaluate iteration `iteration`'s `role` model as a job; returns the stored evaluation with its summary.
+    The run's base and final models are filed under the latest iteration when `iteration` is None.
 
     Everything is checked before the job starts: a refused request leaves no job and no evaluation behind.
     """
     run = store.require_run(run_name)
+    if iteration is None and role not in RUN_ROLES:
+        raise InputError(f"--iteration is required for the {role}")
+    if iteration is None:
+        latest = store.latest_iteration(run["id"])
+        iteration = latest["idx"] if latest else 0
     plan = _checked_plan(store, run, iteration, role, benchmark, limit, max_new_tokens, judge)
     command = eval_command(getattr(store, "path", ""), run_name, iteration, role=role, benchmark=benchmark,
                            limit=limit, max_new_tokens=max_new_tokens, judge_model=judge and judge["model"],
@@ -290,6 +305,7 @@ def format_summary(evaluation: dict) -> str:
     lines += _score_lines("LonGen length score (0-1)", s.get("longen") or {}, 3)
     sl = s.get("sl") or {}
     lines += _score_lines(f"S_l length score (0-100, {sl.get('n', 0)} items with one target)", sl, 1)
+    lines += _score_lines("LIFEBench length score (0-100)", s.get("lifebench") or {}, 1)
     judge = s.get("judge")
     if judge:
         lines.append(f"judge {judge['model']}: {judge['scored']} scored, {judge['failed']} failed; "

@@ -1,4 +1,4 @@
-"""Scores of a benchmark answer and their summary: LonGen length-following and LongBench-Write's S_l.
+"""Scores of a benchmark answer and their summary: LonGen length-following, LongBench-Write's S_l, LIFEBench.
 
 LonGen's score (``selflengthen.evaluation.longen``) asks whether a response's length lands in the interval its
 constraint implies. LongBench-Write's length score S_l compares the length l' with one target l and
@@ -10,12 +10,26 @@ punishes overshooting more gently than falling short:
 Only items with one target get S_l: about N -> l = N; range A-B -> l = (A + B) / 2. An "above" or
 "below" item accepts any length on one side, so it has no single target.
 
+LIFEBench's length score turns the deviation LD = (L - T) / T of L output words from a target T into
+
+    100 * e^(5 * LD)    when L < T (too short: half the target scores 8.2)
+    100 * e^(-2 * LD)   when L > T (too long: twice the target scores 13.5)
+
+and 100 at L == T. Every item gets one (``lifebench_target`` says which T): about N -> T = N; range
+A-B -> T = (A + B) / 2, the "equal to" target of a range and the same l as S_l's, so the two read
+side by side (an answer at a range's edge scores below 100: 2000 words on 2000-3000 score 36.8); above
+N is LIFEBench's "at least": 100 from N words up, the short formula below N; below N is its "at
+most": 100 up to N words, the long formula above N.
+
 >>> target_length("range", "2000字至3000字"), round(sl_score(5000, 2500), 2)
 (2500.0, 66.67)
+>>> round(lifebench_score(1000, 2000), 2), round(lifebench_score(4000, 2000), 2)
+(8.21, 13.53)
 """
 
 from __future__ import annotations
 
+import math
 import statistics
 from collections import Counter
 
@@ -57,16 +71,64 @@ def sl_score(words: int, target: float) -> float:
     return 100 * max(0.0, 1 - (target / words - 1) / 2)
 
 
+# LIFEBench's rates: falling short by a fraction LD costs as much as overshooting by 2.5 LD.
+LIFEBENCH_SHORT_RATE = 5.0
+LIFEBENCH_LONG_RATE = 2.0
+
+
+def lifebench_score(words: int, target: float) -> float:
+    """LIFEBench's length score, 0..100, of an answer of `words` words aiming at exactly `target`.
+
+    >>> [round(lifebench_score(n, 100), 2) for n in (100, 50, 200, 0, 150)]
+    [100.0, 8.21, 13.53, 0.67, 36.79]
+    """
+    if not target > 0:
+        raise InputError(f"target length must be positive (got {target})")
+    deviation = (words - target) / target
+    rate = LIFEBENCH_SHORT_RATE if deviation < 0 else -LIFEBENCH_LONG_RATE
+    return 100 * math.exp(rate * deviation)
+
+
+def lifebench_target(type: str, target: float | None, low: float, high: float) -> float:
+    """LIFEBench's T of an item, from its one target (``target_length``) and LonGen interval [low, high]
+    (``parse_constraint``): that target where there is one, else the number above/below names.
+
+    >>> [lifebench_target(t, target_length(t, c), *parse_constraint(t, c)) for t, c in
+    ...  [("about", "大约2000字"), ("range", "2000-3000 words"), ("above", "大于2000字"), ("below", "小于2000字")]]
+    [2000.0, 2500.0, 2000.0, 2000.0]
+    """
+    if target is not None:
+        return target
+    return low if type == "above" else high  # above N -> [N, 1.5N], below N -> [0.5N, N]
+
+
+def lifebench_item_score(type: str, words: int, target: float) -> float:
+    """LIFEBench's score for an item's type: an at-least (above) or at-most (below) target is met in full
+    on its side; otherwise the distance to `target` counts as for an exact target.
+
+    >>> [round(lifebench_item_score("above", n, 100), 2) for n in (50, 100, 300)]
+    [8.21, 100.0, 100.0]
+    >>> [round(lifebench_item_score("below", n, 100), 2) for n in (0, 100, 200)]
+    [100.0, 100.0, 13.53]
+    """
+    if (type == "above" and words >= target) or (type == "below" and words <= target):
+        return 100.0
+    return lifebench_score(words, target)
+
+
 def score_response(item: dict, words: int) -> dict:
-    """Both length scores of an answer of `words` words to a benchmark item (type, constraint).
+    """The length scores of an answer of `words` words to a benchmark item (type, constraint).
 
     >>> score_response({"type": "about", "constraint": "大约10字"}, 10)
-    {'target_low': 8.0, 'target_high': 12.0, 'target': 10.0, 'length_score': 1.0, 'sl_score': 100.0}
+    {'target_low': 8.0, 'target_high': 12.0, 'target': 10.0, 'length_score': 1.0, 'sl_score': 100.0,
+     'lifebench_score': 100.0}
     """
-    low, high = parse_constraint(item["type"], item["constraint"])
-    target = target_length(item["type"], item["constraint"])
+    type = item["type"]
+    low, high = parse_constraint(type, item["constraint"])
+    target = target_length(type, item["constraint"])
     return {"target_low": low, "target_high": high, "target": target, "length_score": length_score(words, low, high),
-            "sl_score": None if target is None else sl_score(words, target)}
+            "sl_score": None if target is None else sl_score(words, target),
+            "lifebench_score": lifebench_item_score(type, words, lifebench_target(type, target, low, high))}
 
 
 def is_answered(row: dict | None) -> bool:
@@ -75,7 +137,8 @@ def is_answered(row: dict | None) -> bool:
 
 
 def summarize(rows: list[dict], judge_model: str | None = None) -> dict:
-    """The summary of stored item rows (see ``storage.evaluations``): counts, words, LonGen, S_l, judge.
+    """The summary of stored item rows (see ``storage.evaluations``): counts, words, LonGen, S_l, LIFEBench,
+    words against target per range, judge.
 
     Means per type, language and range bucket, for the keys that occur (an empty label has no bucket).
     The judge part covers `judge_model`'s verdicts (default: the judge model seen most often).
@@ -91,6 +154,7 @@ def summarize(rows: list[dict], judge_model: str | None = None) -> dict:
     answered = [r for r in rows if is_answered(r)]
     mean_words, median_words = mean_median([r["words"] for r in answered])
     with_target = [r for r in answered if r.get("sl_score") is not None]
+    with_lifebench = [r for r in answered if r.get("lifebench_score") is not None]  # NULL on rows stored before it
     return {
         "items": len(answered),
         "errors": sum(1 for r in rows if r.get("error") is not None),
@@ -98,8 +162,32 @@ def summarize(rows: list[dict], judge_model: str | None = None) -> dict:
         "words": {"mean": mean_words, "median": None if median_words is None else float(median_words)},
         "longen": _score_means(answered, "length_score"),
         "sl": {**_score_means(with_target, "sl_score"), "n": len(with_target)},
+        "lifebench": {**_score_means(with_lifebench, "lifebench_score"), "n": len(with_lifebench)},
+        "length_by_range": length_by_range(answered),
         "judge": summarize_judge(answered, judge_model),
     }
+
+
+def length_by_range(rows: list[dict]) -> dict:
+    """{range: {"words", "target", "n"}}: mean output words and mean LIFEBench target of the answered rows
+    per length range (rows without a stored interval or range label are left out).
+
+    >>> rows = [{"length_range": "2-4k", "type": "about", "words": 1500, "target": 2000.0, "target_low": 1600.0,
+    ...          "target_high": 2400.0},
+    ...         {"length_range": "2-4k", "type": "above", "words": 4500, "target": None, "target_low": 4000.0,
+    ...          "target_high": 6000.0}]
+    >>> length_by_range(rows)
+    {'2-4k': {'words': 3000.0, 'target': 3000.0, 'n': 2}}
+    """
+    groups: dict[str, list[dict]] = {}
+    for row in rows:
+        if row.get("length_range") and row.get("target_low") is not None:
+            groups.setdefault(row["length_range"], []).append(row)
+    return {label: {"words": _mean([r["words"] for r in group]),
+                    "target": _mean([lifebench_target(r["type"], r["target"], r["target_low"], r["target_high"])
+                                     for r in group]),
+                    "n": len(group)}
+            for label, group in sorted(groups.items(), key=lambda kv: bucket_order(kv[0]))}
 
 
 def _score_means(rows: list[dict], column: str) -> dict:

@@ -2,6 +2,6 @@
 `card` (the dataset card and LLaMA-Factory's dataset_info.json) and `writer` (JSONL, Parquet or a datasets
 folder, written atomically; optional push to the hub).
 
-May import: `selflengthen.curation`, `selflengthen.training.data`, `selflengthen.runs`, `selflengthen.jobs`,
+May import: `selflengthen.curation`, `selflengthen.training.data`, `selflengthen.runs`, `selflengthen.jobs`, `selflengthen.inputs`,
 `selflengthen.errors`, `selflengthen.shapes`; datasets, pyarrow and huggingface_hub only inside functions.
 """

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from selflengthen.errors import InputError, SelfLengthenError
 from selflengthen.export.card import build_card, llamafactory_info
+from selflengthen.inputs import parse_iterations
 from selflengthen.export.formats import FORMATS, build_rows, is_pair, iteration_stats, provenance
 from selflengthen.jobs.commands import cli_command, pid_alive, shown
 from selflengthen.shapes import Run, Store
@@ -34,23 +35,6 @@ EXPORT_ENTRIES = {"README.md", "dataset_info.json", "data.jsonl", "data.parquet"
 
 
 # --- arguments ----------------------------------------------------------------------------------
-
-def parse_iterations(text: str | None) -> list[int] | None:
-    """Iteration indexes from "0, 2" (sorted, without repeats); None (every iteration) for none given.
-
-    >>> parse_iterations("2, 0,2"), parse_iterations(""), parse_iterations(None)
-    ([0, 2], None, None)
-    >>> parse_iterations("1,x")
-    Traceback (most recent call last):
-    selflengthen.errors.InputError: iterations must be comma-separated whole numbers such as 0,2 (got '1,x')
-    """
-    if text is None or not text.strip():
-        return None
-    parts = [part.strip() for part in text.split(",")]
-    if not all(part.isdigit() for part in parts):
-        raise InputError(f"iterations must be comma-separated whole numbers such as 0,2 (got {text!r})")
-    return sorted({int(part) for part in parts})
-
 
 def resolve_export_dir(root: str | Path, name: str) -> Path:
     """The export folder `name` (as typed in the dashboard) inside `root`, symlinks resolved.

@@ -8,5 +8,5 @@ its query; plain data in, plain data out.
   rewriting the query, each rewrite checked and replaced by a template where it fails.
 
 May import: `selflengthen.method`, `selflengthen.evaluation`, `selflengthen.backends`, `selflengthen.errors`,
-`selflengthen.config`, `selflengthen.shapes`. Never the storage package, the dashboard or gradio.
+`selflengthen.config`, `selflengthen.inputs`, `selflengthen.shapes`. Never the storage package, the dashboard or gradio.
 """

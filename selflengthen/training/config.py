@@ -15,7 +15,7 @@ from pathlib import Path
 from selflengthen.config import JsonConfig, _f, build_dataclass, merge, validate_fields
 from selflengthen.errors import ConfigError
 
-ROLES = ("generator", "extender")
+ROLES = ("generator", "extender", "final")  # final: the run's length-controlled model (`train --final`)
 # Schedulers that need no extra arguments (transformers' SchedulerType values).
 LR_SCHEDULERS = ("cosine", "linear", "constant", "constant_with_warmup", "cosine_with_restarts", "polynomial",
                  "inverse_sqrt")

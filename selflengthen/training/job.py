@@ -111,6 +111,48 @@ def run_train_job(store: Store, db_path, run_name: str, *, role: str = "both", c
     return checkpoints
 
 
+def final_rows_for_training(store: Store, run: Run) -> list[dict]:
+    """The final set as generator rows: each constrained query (an edit wins) answered by its response."""
+    from selflengthen.finalize.review import final_query, final_response
+
+    rows = store.final_rows(run["id"], verdicts=(None, "accept"))
+    if not rows:
+        raise InputError(f"run '{run['name']}' has no final rows: run `finalize` first")
+    return [{"instruction": final_query(r), "final_text": final_response(r)} for r in rows]
+
+
+def run_final_train_job(store: Store, db_path, run_name: str, *, base: str | None = None,
+                        config_overrides: dict | None = None, accelerate_config: str | None = None,
+                        show_output: bool = True) -> dict:
+    """Fine-tune the run's final model on its final set; returns the registered final model. The base is the
+    run's own base model by default (as the reference trains its final model)."""
+    from selflengthen.training.config import TrainSpec, build_command, train_preset
+    from selflengthen.training.data import generator_rows, write_training_data
+
+    run = store.require_run(run_name)
+    config = train_preset(run["preset"], config_overrides)
+    samples = final_rows_for_training(store, run)
+    base_model = base or run["generator_model"]
+    check_model_on_disk(base_model, "the final model's base")
+    if accelerate_config and not Path(accelerate_config).exists():
+        raise InputError(f"accelerate config not found: {accelerate_config}")
+    iteration = store.latest_iteration(run["id"])
+    out = Path(db_path).resolve().parent / "checkpoints" / run["name"] / "final"
+    out.mkdir(parents=True, exist_ok=True)
+    job_id = store.start_job("train:final", run_id=run["id"], iteration_id=iteration["id"])
+    templates = RunConfig.from_dict(run["config"]).prompts.resolved()
+    rows = generator_rows(samples, templates)
+    write_training_data(rows, out / "data.jsonl")
+    spec = TrainSpec(db=str(Path(db_path).resolve()), run_id=run["id"], iteration_id=iteration["id"], job_id=job_id,
+                     role="final", base_model=base_model, output_dir=str(out), train=config.to_dict(),
+                     data_file=str(out / "data.jsonl"), data_size=len(rows))
+    command = build_command(str(spec.save(out / "spec.json")), accelerate_config)
+    store.update_job(job_id, command=shown(command))
+    print(f"training the final model (job {job_id}): {shown(command)}", file=sys.stderr, flush=True)
+    _follow(store, job_id, command, show_output)
+    return store.final_model(run["id"])
+
+
 def _follow(store: Store, job_id: int, command: list[str], show_output: bool) -> None:
     """Run the training command, mirror its output, and turn its outcome into an error if it failed."""
     proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1)

@@ -254,12 +254,14 @@ def train(spec: TrainSpec, store: Store, log=print) -> str:
     path, kind, adapter = _save_result(trainer, tokenizer, config, spec)
     if store is not None:
         train_loss, eval_loss = final_losses(trainer.state.log_history)
-        store.register_checkpoint(
-            run_id=spec.run_id, iteration_id=spec.iteration_id, role=spec.role, path=str(path),
-            base_model=spec.base_model, kind=kind, adapter_path=adapter, data_size=spec.data_size,
-            train_loss=train_loss, eval_loss=eval_loss, job_id=spec.job_id,
-            config={"train": config.to_dict(), "init_adapter": spec.init_adapter, "train_rows": len(train_rows),
-                    "eval_rows": len(eval_rows)})
+        fields = dict(run_id=spec.run_id, path=str(path), base_model=spec.base_model, kind=kind, adapter_path=adapter,
+                      data_size=spec.data_size, train_loss=train_loss, eval_loss=eval_loss, job_id=spec.job_id,
+                      config={"train": config.to_dict(), "init_adapter": spec.init_adapter,
+                              "train_rows": len(train_rows), "eval_rows": len(eval_rows)})
+        if spec.role == "final":  # the run's model, not an iteration's
+            store.register_final_model(**fields)
+        else:
+            store.register_checkpoint(iteration_id=spec.iteration_id, role=spec.role, **fields)
         log(f"registered the {spec.role} checkpoint {path} ({kind})")
     return "done"
 
