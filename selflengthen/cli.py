@@ -114,6 +114,7 @@ def _parser() -> argparse.ArgumentParser:
     c = sub.add_parser("export", help="write the accepted samples as a training dataset (with a dataset card)")
     _db_name(c)
     c.add_argument("--iterations", help="comma-separated iteration indexes (default: every iteration)")
+    c.add_argument("--final", action="store_true", help="export the run's final set (`finalize`), not its samples")
     c.add_argument("--format", required=True,
                    choices=("messages", "prompt-completion", "alpaca", "sharegpt", "extender", "dpo"))
     c.add_argument("--out", required=True, help="the export directory (created; refused if it exists)")
@@ -389,11 +390,10 @@ def cmd_eval(args) -> None:
 
 
 def cmd_export(args) -> None:
-    from selflengthen.export.writer import export_dataset, parse_iterations
+    from selflengthen.export.writer import export_dataset, export_summary, parse_iterations
 
-    store = _open_store(args.db)
-    result = export_dataset(store, args.name, iterations=parse_iterations(args.iterations), fmt=args.format,
-                            out_dir=args.out, output=args.output, overwrite=args.overwrite, license=args.license,
-                            push_to_hub=args.push_to_hub, private=args.private)
-    print(json.dumps(result, ensure_ascii=False) if args.json else
-          f"{result['rows']} rows written to {result['path']} ({', '.join(result['files'])})")
+    result = export_dataset(_open_store(args.db), args.name, iterations=parse_iterations(args.iterations),
+                            fmt=args.format, out_dir=args.out, output=args.output, overwrite=args.overwrite,
+                            license=args.license, push_to_hub=args.push_to_hub, private=args.private,
+                            final=args.final)
+    print(json.dumps(result, ensure_ascii=False) if args.json else export_summary(result))

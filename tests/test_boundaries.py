@@ -25,7 +25,7 @@ MAY_IMPORT = {
     "jobs": {"stages", "runs", "backends", "config", "errors", "shapes"},
     "training": {"method", "backends", "jobs", "config", "finalize", "errors", "shapes"},
     "evaluation": {"method", "backends", "stages", "jobs", "runs", "config", "inputs", "errors", "shapes"},
-    "export": {"curation", "training", "runs", "jobs", "inputs", "errors", "shapes"},
+    "export": {"curation", "training", "finalize", "runs", "jobs", "inputs", "errors", "shapes"},
     "demo": {"method", "backends"},
     "finalize": {"method", "evaluation", "backends", "errors", "config", "inputs", "shapes"},
     "cli": {"*"}, "__init__": {"*"}, "__main__": {"cli"},

@@ -1,4 +1,5 @@
-"""The dataset card (README.md) written beside an export, and LLaMA-Factory's dataset_info.json.
+"""The dataset card (README.md) written beside an export (of iteration samples, or of the final set), and
+LLaMA-Factory's dataset_info.json.
 
 Run names, config values and licence ids are user text: the YAML front matter quotes every string (a JSON
 string is a valid YAML double-quoted scalar), markdown text is escaped, and code blocks are fenced with
@@ -10,6 +11,7 @@ from __future__ import annotations
 import json
 import re
 
+from selflengthen.export.final import FINAL_COLUMNS, FINAL_PROVENANCE_KEYS, LONGEN_FIELDS
 from selflengthen.export.formats import COLUMNS, PROVENANCE_KEYS
 from selflengthen.shapes import Run
 
@@ -22,6 +24,20 @@ PROVENANCE_HELP = {
     "curator": "the curator whose decision counts", "decided_at": "when that decision was made (UTC)",
     "edited": "true when a curator's edited text replaced the model's text",
 }
+FINAL_PROVENANCE_HELP = {
+    "run": "the run's name", "key": "the final row's key in the run (`<sample id>:<source>`)",
+    "iteration": "the iteration the text was generated in",
+    "source": "which text of the curated sample: `initial` (the response) or `final` (the expansion)",
+    "sample_id": "the sample's id in the run's database", "type": "the constraint's type",
+    "constraint": "the length constraint written into the query",
+    "target": "the word interval [low, high] that meets the constraint (LonGen's interval)",
+    "words": "the response's words (each CJK character counts as one)",
+    "edited": "true when a curator's edit replaced the query or the response",
+    "curator": "the curator who decided the row (empty when undecided)",
+    "decided_at": "when that decision was made (UTC; empty when undecided)",
+}
+LONGEN_HELP = {"type": "about, range, above or below", "constraint": "the length constraint, in LonGen's short form",
+               "query": "the constrained query", "response": "the response", "language": "en or zh"}
 # Inline text never starts a line here, so only the characters that act mid-line need escaping.
 _MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]<>|~&#])")
 
@@ -100,6 +116,11 @@ def _columns(fmt: str) -> str:
     return "\n".join(data + ["- `provenance`: where the row came from, with the keys", *origin])
 
 
+def _licence(license: str, run: Run) -> str:
+    return (f"License: {md(license)}. The texts were written by the run's models "
+            f"({md(run.get('generator_model', ''))}, {md(run.get('extender_model', ''))}); check their licences too.")
+
+
 def build_card(*, run: Run, fmt: str, output: str, iterations: list[int], stats: dict, license: str,
                languages: list[str], data_files: str | None, command: str, exported_at: str) -> str:
     """The whole README.md of an export."""
@@ -122,9 +143,59 @@ def build_card(*, run: Run, fmt: str, output: str, iterations: list[int], stats:
         "## Run config", fenced(json.dumps(run.get("config", {}), indent=2, ensure_ascii=False, sort_keys=True),
                                 "json"),
         "## Export command", fenced(command, "bash"),
-        "## Licence", f"License: {md(license)}. The texts were written by the run's models "
-                      f"({md(run.get('generator_model', ''))}, {md(run.get('extender_model', ''))}); check "
-                      "their licences too.",
+        "## Licence", _licence(license, run),
+    ]
+    return "\n\n".join(sections) + "\n"
+
+
+def _final_columns(fmt: str) -> str:
+    data = [f"- `{name}`: {help}" for name, help in FINAL_COLUMNS[fmt].items()]
+    longen = [f"- `{name}`: {LONGEN_HELP[name]} (a LonGen field)" for name in LONGEN_FIELDS]
+    origin = [f"  - `{key}`: {FINAL_PROVENANCE_HELP[key]}" for key in FINAL_PROVENANCE_KEYS]
+    return "\n".join(data + longen + ["- `provenance`: where the row came from, with the keys", *origin])
+
+
+def _settings_table(settings: dict, finalize_stats: dict) -> str:
+    """The finalize settings a reader needs to judge the set: bounds, type mix, how constraints were written."""
+    spec = settings["spec"]
+    way = settings["way"] + (f" ({settings['rewrite_model']})" if settings.get("rewrite_model") else "")
+    dropped = ", ".join(f"{why} {n}" for why, n in finalize_stats["dropped"].items()) or "none"
+    rows = [["length bounds", f"{spec['min_words']} to under {spec['max_words']} words"],
+            ["rounding unit", f"{spec['unit']} words"],
+            ["type mix", ", ".join(f"{t} {w:g}" for t, w in spec["mix"].items())],
+            ["way", way], ["sources", ", ".join(settings["sources"])],
+            ["iterations", ", ".join(map(str, settings["iterations"]))], ["seed", spec["seed"]],
+            ["pooled / kept", f"{finalize_stats['pooled']} / {finalize_stats['kept']} (dropped: {dropped})"]]
+    return _table(["setting", "value"], rows)
+
+
+def _types_table(per_type: dict) -> str:
+    return _table(["type", "rows", "edited", "words mean", "median", "min", "max"],
+                  [[t, s["rows"], s["edited"], *(s["words"][k] for k in ("mean", "median", "min", "max"))]
+                   for t, s in per_type.items()])
+
+
+def build_final_card(*, meta: dict, fmt: str, output: str, stats: dict, license: str, data_files: str | None,
+                     command: str, exported_at: str) -> str:
+    """The README.md of a final export (`meta`: final_rows_for_export's run, settings, finalize_stats,
+    languages)."""
+    run = meta["run"]
+    sections = [
+        front_matter(license=license, languages=meta["languages"], rows=stats["rows"], data_files=data_files),
+        f"# Self-Lengthen run {md(run['name'])}: the final length-constrained set, {md(fmt)} export",
+        f"The final (length-constrained) set of the Self-Lengthen run {md(run['name'])}: curated texts, each "
+        f"query given a length constraint its own response meets, in the `{fmt}` format, saved as {md(output)}; "
+        f"{stats['rows']} rows ({stats['edited']} edited), exported {md(exported_at)}. Rows a curator rejected "
+        "are left out; where a curator edited a query or a response, the edit is the one exported. Every row "
+        "also carries LonGen's fields, so `python -m selflengthen score` reads the JSONL as it is.",
+        "## Finalize settings", _settings_table(meta["settings"], meta["finalize_stats"]),
+        fenced(json.dumps(meta["settings"], indent=2, ensure_ascii=False, sort_keys=True), "json"),
+        "## Constraint types",
+        "Rows and words of the response per constraint type; each CJK character counts as one word.",
+        _types_table(stats["per_type"]),
+        "## Columns", _final_columns(fmt),
+        "## Export command", fenced(command, "bash"),
+        "## Licence", _licence(license, run),
     ]
     return "\n\n".join(sections) + "\n"
 

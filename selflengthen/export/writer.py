@@ -1,7 +1,8 @@
 """Export a run's curated samples as a training dataset, with a dataset card, optionally pushed to the hub.
 
 Only accepted samples go out (an edit wins over the model's text), from the chosen iterations, in one of
-FORMATS, written as JSONL, Parquet or a `datasets` folder. An export is built in a temporary sibling
+FORMATS, written as JSONL, Parquet or a `datasets` folder; or, with `final`, the run's final set
+(`finalize`, see export.final) in the same way. An export is built in a temporary sibling
 directory and renamed into place, so a reader never sees half of one and a failure changes nothing.
 
 datasets, pyarrow and huggingface_hub are imported inside the functions that need them.
@@ -18,14 +19,15 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from selflengthen.errors import InputError, SelfLengthenError
-from selflengthen.export.card import build_card, llamafactory_info
-from selflengthen.inputs import parse_iterations
+from selflengthen.export.card import build_card, build_final_card, llamafactory_info
+from selflengthen.export.final import check_final_request, final_rows_for_export
 from selflengthen.export.formats import FORMATS, build_rows, is_pair, iteration_stats, provenance
+from selflengthen.inputs import parse_iterations
 from selflengthen.jobs.commands import cli_command, pid_alive, shown
 from selflengthen.shapes import Run, Store
 
-__all__ = ["FORMATS", "OUTPUTS", "export_command", "export_dataset", "export_rows", "parse_iterations",
-           "resolve_export_dir"]
+__all__ = ["FORMATS", "OUTPUTS", "export_command", "export_dataset", "export_rows", "export_summary",
+           "parse_iterations", "resolve_export_dir"]
 
 OUTPUTS = ("jsonl", "parquet", "hf")
 # What the card's YAML points the hub's loader at, per output.
@@ -59,15 +61,18 @@ def resolve_export_dir(root: str | Path, name: str) -> Path:
 
 
 def export_command(db, run_name: str, *, iterations=None, fmt: str, out_dir, output: str = "jsonl",
-                   overwrite: bool = False, license: str = "other", push_to_hub: str | None = None) -> list[str]:
+                   overwrite: bool = False, license: str = "other", push_to_hub: str | None = None,
+                   final: bool = False) -> list[str]:
     """The `python -m selflengthen export` twin of an export (`iterations`: a list or "0,2").
 
     >>> shown(export_command("s.db", "r", iterations=[0, 2], fmt="dpo", out_dir="out", output="parquet"))
     'python -m selflengthen export --db s.db --name r --iterations 0,2 --format dpo --out out --as parquet'
     >>> shown(export_command("s.db", "r", fmt="messages", out_dir="out", license="mit"))
     'python -m selflengthen export --db s.db --name r --format messages --out out --as jsonl --license mit'
+    >>> shown(export_command("s.db", "r", fmt="alpaca", out_dir="out", final=True))
+    'python -m selflengthen export --db s.db --name r --final --format alpaca --out out --as jsonl'
     """
-    args = ["export", "--db", str(db), "--name", run_name]
+    args = ["export", "--db", str(db), "--name", run_name] + (["--final"] if final else [])
     if iterations:
         args += ["--iterations", iterations if isinstance(iterations, str) else ",".join(map(str, iterations))]
     args += ["--format", fmt, "--out", str(out_dir), "--as", output]  # the output always said: it names the files
@@ -159,12 +164,19 @@ def _write_data(output: str, rows: list[dict], folder: Path) -> str:
     return DATA_FILES[output]
 
 
+def _card(stats: dict, meta: dict, *, fmt: str, output: str, license: str, command: str) -> str:
+    """The dataset card of an export of iteration samples, or of the final set (meta["final"])."""
+    common = {"fmt": fmt, "output": output, "stats": stats, "license": license, "data_files": DATA_FILES[output],
+              "command": command, "exported_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+    if meta.get("final"):
+        return build_final_card(meta=meta, **common)
+    return build_card(run=meta["run"], iterations=meta["iterations"], languages=meta["languages"], **common)
+
+
 def _write_export(folder: Path, rows: list[dict], stats: dict, meta: dict, *, fmt: str, output: str,
                   license: str, command: str, name: str) -> None:
     data_file = _write_data(output, rows, folder)
-    card = build_card(run=meta["run"], fmt=fmt, output=output, iterations=meta["iterations"], stats=stats,
-                      license=license, languages=meta["languages"], data_files=DATA_FILES[output],
-                      command=command, exported_at=datetime.now(timezone.utc).isoformat(timespec="seconds"))
+    card = _card(stats, meta, fmt=fmt, output=output, license=license, command=command)
     (folder / "README.md").write_text(card, encoding="utf-8")
     if fmt in ("alpaca", "sharegpt"):
         info = llamafactory_info(name, fmt, data_file)
@@ -274,25 +286,42 @@ def _push(folder: Path, repo_id: str, private: bool, token: str | None) -> str:
 def export_dataset(store: Store, run_name: str, *, iterations: list[int] | None = None, fmt: str, out_dir,
                    output: str = "jsonl", overwrite: bool = False, license: str = "other",
                    push_to_hub: str | None = None, private: bool = False, token: str | None = None,
-                   root=None) -> dict:
+                   root=None, final: bool = False) -> dict:
     """Write the export (data, README.md card, dataset_info.json for alpaca/sharegpt) into `out_dir` (a
     folder name inside `root` when root is given), then push it when `push_to_hub` names a repo.
 
-    Returns {path, files, rows, skipped, per_iteration, format, output, pushed}.
+    With `final`, the export is the run's final set instead of its iteration samples (export.final).
+    Returns {path, files, rows, skipped, format, output, pushed} with per_iteration, or with `types` and
+    `final` for the final set.
     """
     if output not in OUTPUTS:
         raise InputError(f"unknown export output '{output}' (outputs: {', '.join(OUTPUTS)})")
     if fmt not in FORMATS:
         raise InputError(f"unknown export format '{fmt}' (formats: {', '.join(FORMATS)})")
+    if final:
+        check_final_request(fmt, iterations)
     license = " ".join((license or "").split()) or "other"
     target = resolve_export_dir(root, out_dir) if root is not None else Path(out_dir).expanduser().resolve()
     _prepare_target(target, overwrite)
-    rows, stats, meta = _collect(store, run_name, iterations, fmt)
+    rows, stats, meta = (final_rows_for_export(store, run_name, fmt) if final else
+                         _collect(store, run_name, iterations, fmt))
     command = shown(export_command(store.path, run_name, iterations=iterations, fmt=fmt,
                                    out_dir=target if root is not None else out_dir, output=output,
-                                   overwrite=overwrite, license=license, push_to_hub=push_to_hub))
+                                   overwrite=overwrite, license=license, push_to_hub=push_to_hub,
+                                   final=final))
     files = _write_atomically(target, lambda folder: _write_export(
         folder, rows, stats, meta, fmt=fmt, output=output, license=license, command=command, name=target.name))
     pushed = _push(target, push_to_hub, private, token) if push_to_hub else None
-    return {"path": str(target), "files": files, "rows": stats["rows"], "skipped": stats["skipped"],
-            "per_iteration": stats["per_iteration"], "format": fmt, "output": output, "pushed": pushed}
+    detail = {"types": stats["types"], "final": True} if final else {"per_iteration": stats["per_iteration"]}
+    return {"path": str(target), "files": files, "rows": stats["rows"], "skipped": stats["skipped"], **detail,
+            "format": fmt, "output": output, "pushed": pushed}
+
+
+def export_summary(result: dict) -> str:
+    """The one line the CLI prints after an export.
+
+    >>> export_summary({"rows": 3, "path": "/x/out", "files": ["README.md", "data.jsonl"], "final": True})
+    '3 final rows written to /x/out (README.md, data.jsonl)'
+    """
+    what = "final rows" if result.get("final") else "rows"
+    return f"{result['rows']} {what} written to {result['path']} ({', '.join(result['files'])})"
