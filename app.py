@@ -16,7 +16,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
-TABS = ("runs", "iterate", "review", "train", "insights", "compare", "evaluate", "export")
+TABS = ("runs", "iterate", "review", "train", "insights", "compare", "evaluate", "finalize", "export")
 
 
 def ensure_demo_run(store, data_dir: Path) -> None:
@@ -65,7 +65,7 @@ def build_app(store, db_path: str | Path | None = None, *, auth: bool = False, w
     import gradio as gr
 
     from ui.worker import Worker
-    from ui import compare, evaluate, export, insights, iterate, review, runs, train
+    from ui import compare, evaluate, export, finalize, insights, iterate, review, runs, train
     from ui.common import Studio, run_names
 
     db_path = Path(db_path or store.path)
@@ -79,7 +79,7 @@ def build_app(store, db_path: str | Path | None = None, *, auth: bool = False, w
         if warning:
             gr.Markdown(f"**{warning}**", elem_id="exposure-warning")
         with gr.Tabs(elem_id="tabs"):
-            for module in (runs, iterate, review, train, insights, compare, evaluate, export):
+            for module in (runs, iterate, review, train, insights, compare, evaluate, finalize, export):
                 module.build_tab(studio, run)
         demo.load(lambda current: gr.update(choices=run_names(store), value=current or _first_run(store)),
                   run, run, queue=False)

@@ -305,3 +305,37 @@ def test_two_curators_at_once_lose_no_decision(server, browser):
     assert counts == {"alice": 4, "bob": 4}
     assert sorted(r["verdict"] for r in rows) == ["accept"] * 7 + ["reject"]
     store.close()
+
+
+def test_the_final_set_is_built_and_curated_in_the_browser(server, browser):
+    from curated import make_store_with_accepted_samples
+
+    url, db = server
+    store, run, _ = make_store_with_accepted_samples(db, n_instructions=4)  # the run 'r', demo preset
+    page = login(browser, url, "alice")
+    choose(page, "run-select", "r")
+    open_tab(page, "Final")
+    page.wait_for_function("s => document.querySelector('#final-command textarea').value.endsWith(s)",
+                           arg="finalize --db " + str(db) + " --name r", timeout=30_000)
+    page.locator("#final-build").click()
+    wait_for_text(page, "final-message", "Built:")
+    wait_for_text(page, "final-summary", "pooled texts kept")
+    rows = store.final_rows(run["id"])
+    assert rows and str(len(rows)) in text_of(page, "final-summary")
+    page.locator("#final-rows").get_by_role("gridcell").first.click()  # the first row opens in full
+    page.wait_for_function("q => document.querySelector('#final-query textarea').value === q",
+                           arg=rows[0]["query"], timeout=30_000)
+    page.locator("#final-accept").click()
+    wait_for_text(page, "final-row-message", f"Row {rows[0]['id']} accepted")
+    page.wait_for_function("r => document.querySelector('#final-response textarea').value === r",
+                           arg=rows[1]["response"], timeout=30_000)  # the next undecided row opened
+    page.locator("#final-reject").click()
+    wait_for_text(page, "final-row-message", f"Row {rows[1]['id']} rejected")
+    wait_for_text(page, "final-summary", "Curated: 1 accepted, 1 rejected")
+    for chart in ("final-types", "final-lengths"):
+        page.wait_for_selector(f"#{chart} .js-plotly-plot", timeout=30_000)
+    shoot(page, "final")
+    decided = {r["id"]: (r["verdict"], r["curator"]) for r in store.final_rows(run["id"])}
+    assert decided[rows[0]["id"]] == ("accept", "alice") and decided[rows[1]["id"]] == ("reject", "alice")
+    assert page.dialogs == []
+    store.close()

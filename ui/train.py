@@ -1,6 +1,7 @@
 """Train tab: fine-tune the generator and the extender on the latest iteration's accepted samples (the CLI's
-`train`, optionally followed by `iterate`), follow the job live from the store, and list the checkpoints; the
-"try it" chat below them lives in ui/chat.py.
+`train`, optionally followed by `iterate`), or the run's final model on its final set (`train --final`), follow
+the job live from the store, and list the checkpoints and the final model; the "try it" chat below them lives
+in ui/chat.py.
 
 Handlers are plain functions taking the studio and values; `build_tab` only lays out and wires. Training runs
 in the worker's subprocess.
@@ -20,17 +21,19 @@ from selflengthen.jobs.commands import cli_command, shown
 from selflengthen.shapes import Iteration, Job, Run, Store
 from selflengthen.training import chat
 from selflengthen.training.config import TrainConfig, train_preset
-from selflengthen.training.job import parse_roles, training_dir
+from selflengthen.training.job import check_model_on_disk, parse_roles, training_dir
 from ui import chat as try_it
+from ui.common import md_code, md_escape
 from ui.forms import build_form, form_values, read_form, save_changes
-from ui.jobs import chain_line, training_line
+from ui.jobs import chain_line, stamp, training_line
 
 ROLE_CHOICES = ["both", "generator", "extender"]
 BASIC_FIELDS = ["method", "learning_rate", "epochs", "batch_size", "max_length", "eval_fraction"]
 ADVANCED_FIELDS = [f.name for f in dataclasses.fields(TrainConfig) if f.name not in BASIC_FIELDS + ["preset"]]
 FORM_FIELDS = BASIC_FIELDS + ADVANCED_FIELDS  # the order of the form's components everywhere
 CHECKPOINT_COLUMNS = ["iteration", "role", "kind", "path", "data_size", "train_loss", "eval_loss", "created_at"]
-CHAIN_LABEL = "train"
+CHAIN_LABEL = "train"  # the worker's label for every training chain, the final model's too
+FINAL_KIND = "train:final"
 LOG_CHARS = 20_000
 
 
@@ -123,18 +126,20 @@ def cancel_training(studio) -> str:
 # --- following the job -------------------------------------------------------------------------------
 
 def train_jobs(store: Store, run_id: int) -> list[dict]:
-    """The training jobs of the iteration the run trained last (one per role, more after a retry)."""
+    """The run's latest training: the final model's job, or the jobs of the iteration the run trained last
+    (one per role, more after a retry)."""
     latest = store.latest_job(run_id, "train:")
-    if latest is None:
-        return []
-    return [job for job in store.list_jobs(run_id)
-            if job["kind"].startswith("train:") and job["iteration_id"] == latest["iteration_id"]]
+    if latest is None or latest["kind"] == FINAL_KIND:
+        return [latest] if latest else []
+    return [job for job in store.list_jobs(run_id) if job["kind"].startswith("train:")
+            and job["kind"] != FINAL_KIND and job["iteration_id"] == latest["iteration_id"]]
 
 
 def progress_markdown(store: Store, jobs: list[dict], state: dict) -> str:
     if jobs:
         iteration = store.iteration_by_id(jobs[-1]["iteration_id"])
-        lines = [f"**Training of iteration {iteration['idx']}**", *(f"- {training_line(job)}" for job in jobs)]
+        what = "the final model" if jobs[-1]["kind"] == FINAL_KIND else f"iteration {iteration['idx']}"
+        lines = [f"**Training of {what}**", *(f"- {training_line(job)}" for job in jobs)]
     else:
         lines = ["No training yet for this run."]
     chain = chain_line(state, CHAIN_LABEL)
@@ -244,7 +249,72 @@ def poll(studio, run_name: str | None, role: str, then_iterate: bool, last_key: 
             gr.update(choices=try_it.chat_models(studio, run_name)), key)
 
 
-# --- try it: chat --------------------------------------------------------------------------------------
+# --- the final model ---------------------------------------------------------------------------------------
+
+def final_commands(studio, run: Run, base: str) -> list[list[str]]:
+    """The CLI twin: `train --final` with the form's saved settings (--base only where it is not the run's)."""
+    args = ["train", "--db", str(Path(studio.db_path).resolve()), "--name", run["name"], "--final"]
+    args += ["--base", base] if base != run["generator_model"] else []
+    return [cli_command(*args, "--config", str(final_config_file(studio, run)), "--quiet")]
+
+
+def final_config_file(studio, run: Run) -> Path:
+    """Where the final model's launch settings are saved: in its training folder."""
+    return Path(studio.db_path).resolve().parent / "checkpoints" / run["name"] / "final" / "train-config.json"
+
+
+def final_preview(studio, run_name: str | None, base: str | None) -> str:
+    run = studio.store.get_run(run_name) if run_name else None
+    return shown_chain(final_commands(studio, run, (base or "").strip() or run["generator_model"])) if run else ""
+
+
+def start_final_training(studio, run_name: str | None, base: str | None, *values) -> tuple[str, str]:
+    """Check, save the form's settings that differ from the preset, launch `train --final`; (message, command)."""
+    try:
+        run = studio.store.get_run(run_name) if run_name else None
+        if run is None:
+            raise InputError("pick a run first")
+        rows = len(studio.store.final_rows(run["id"], verdicts=(None, "accept")))
+        if not rows:
+            raise InputError(f"run '{run['name']}' has no final rows to learn from: build the final set (Final tab)")
+        base = (base or "").strip() or run["generator_model"]
+        check_model_on_disk(base, "the final model's base")
+        busy = studio.worker.busy_reason() or ("a chat reply is being generated" if chat.generating() else None)
+        if busy:
+            raise InputError(f"cannot start training: {busy}")
+        preset = run_preset(run)
+        config = read_form(TrainConfig, FORM_FIELDS, list(values), base=preset.to_dict())
+        commands = final_commands(studio, run, base)
+        save_changes(final_config_file(studio, run), config, preset)
+        chat.release()
+        studio.worker.launch(CHAIN_LABEL, commands)
+    except SelfLengthenError as e:
+        return f"**Not started:** {md_escape(str(e))}", final_preview(studio, run_name, base)
+    return f"Started training the final model on {rows} final rows from {md_code(base)}.", shown_chain(commands)
+
+
+def final_model_markdown(model: dict | None) -> str:
+    """The registered final model (`Store.final_model`) in one line."""
+    if model is None:
+        return "No final model yet for this run."
+    loss = "-" if model["train_loss"] is None else f"{model['train_loss']:.4g}"
+    return (f"**Final model:** {md_code(model['path'])} · {model['kind']} · {model['data_size']} rows · "
+            f"train loss {loss} · from {md_code(model['base_model'])} · {stamp(model['created_at'])}")
+
+
+def final_refresh(studio, run_name: str | None) -> tuple:
+    """The final section for a run: the base (the run's own), the command, the final model, its poll key."""
+    run = studio.store.get_run(run_name) if run_name else None
+    base = run["generator_model"] if run else ""
+    return base, final_preview(studio, run_name, base), *final_poll(studio, run_name, None)
+
+
+def final_poll(studio, run_name: str | None, key) -> tuple:
+    """The timer's tick for the final section: the final model redrawn only when it changed."""
+    run = studio.store.get_run(run_name) if run_name else None
+    model = studio.store.final_model(run["id"]) if run else None
+    fresh = [run_name, model and model["created_at"]]
+    return (gr.skip(), gr.skip()) if fresh == key else (final_model_markdown(model), fresh)
 
 
 # --- layout --------------------------------------------------------------------------------------------
@@ -276,14 +346,38 @@ def _build_live() -> dict:
     return {"progress": progress, "loss": loss, "log": log, "checkpoints": checkpoints}
 
 
+def _build_final() -> dict:
+    gr.Markdown("### Train the final model\nOn the run's final set (Final tab), with the settings above.")
+    model = gr.Markdown(elem_id="train-final-model")
+    base = gr.Textbox(label="Base model (default: the run's own)", elem_id="train-final-base")
+    command = gr.Textbox(label="Command (the CLI twin)", elem_id="train-final-command", interactive=False, lines=2)
+    start = gr.Button("Train the final model", variant="primary", elem_id="train-final-start", scale=0)
+    message = gr.Markdown(elem_id="train-final-message")
+    return {"model": model, "base": base, "command": command, "start": start, "message": message,
+            "key": gr.State(None)}
+
+
 def build_tab(studio, run) -> None:
     with gr.Tab("Train", id="train"):
         launch = _build_launch()
         live = _build_live()
+        final = _build_final()
         talk = try_it.build()
         key = gr.State(None)
         timer = gr.Timer(2.0)
     _wire(studio, run, launch, live, talk, key, timer)
+    _wire_final(studio, run, final, launch["fields"], timer)
+
+
+def _wire_final(studio, run, final: dict, fields: list, timer) -> None:
+    run.change(partial(final_refresh, studio), run, [final["base"], final["command"], final["model"], final["key"]],
+               api_name="train_final_refresh", show_progress="hidden")
+    final["base"].change(partial(final_preview, studio), [run, final["base"]], final["command"], queue=False,
+                         api_visibility="private")
+    final["start"].click(partial(start_final_training, studio), [run, final["base"], *fields],
+                         [final["message"], final["command"]], api_name="train_final_start")
+    timer.tick(partial(final_poll, studio), [run, final["key"]], [final["model"], final["key"]],
+               concurrency_limit=None, show_progress="hidden", api_visibility="private")
 
 
 def _wire(studio, run, launch: dict, live: dict, talk: dict, key, timer) -> None:
