@@ -67,3 +67,22 @@ def test_training_packing_keeps_rows_apart(demo_model_dir):
     assert figures["packed_over_unpacked"] > 0
     assert figures["packed_logits_max_abs_diff"] < 1e-3  # packed rows do not see each other
     assert "kept apart" in summary
+
+
+@pytest.mark.slow
+def test_demo_method_measures_topics_and_kept_sentences(demo_model_dir):
+    figures, summary = run_bench("demo_method.py", "--model", demo_model_dir)
+    assert figures["samples"] > 0 and 0 <= figures["topic_named_share"] <= 1
+    assert figures["sentences"] > 0 and 0 <= figures["sentences_kept_share"] <= 1
+    assert "topic named in" in summary and "sentences kept" in summary
+
+
+@pytest.mark.slow
+def test_final_demo_compares_base_generator_and_final(demo_model_dir):
+    figures, summary = run_bench("final_demo.py", "--model", demo_model_dir, "--iterations", 1, "--items", 3)
+    assert figures["finalize"]["kept"] > 0 and figures["final_model"].startswith("final: ")
+    for bench in ("demo", "LonGen"):
+        for model in ("base", "generator", "final"):
+            scores = figures["evaluations"][f"{bench}/{model}"]
+            assert scores["items"] == 3 and 0 <= scores["longen"] <= 1, (bench, model)
+    assert summary.startswith("final set ")
