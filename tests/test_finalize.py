@@ -139,3 +139,18 @@ def test_bad_settings_are_refused_before_anything_is_stored(curated):
         result = cli("finalize", "--db", db, "--name", "r", *flags)
         assert result.returncode == 1 and message in result.stderr, (flags, result.stderr)
     assert dump(db) == before and count_words("a b") == 2
+
+
+def test_finalize_pools_both_iterations_of_a_curated_run_and_the_edit_wins(tmp_path):
+    from curated import EDIT, curated_store
+
+    store, ids = curated_store(tmp_path / "c.db")
+    run = store.require_run("r")
+    rows, stats = run_finalize(store, "r", ConstraintSpec(min_words=1, max_words=400, unit=5))
+    by_sample = {(r["sample_id"], r["source"]): r for r in rows}
+    assert {r["iteration"] for r in rows} == {0, 1} and stats["pooled"] == len(rows) + sum(stats["dropped"].values())
+    assert by_sample[(ids["edited"], "final")]["response"] == EDIT
+    assert not any(r["sample_id"] in ids["excluded"] for r in rows)
+    assert [score_item(r) for r in rows] == [1.0] * len(rows)
+    assert len(store.final_rows(run["id"])) == len(rows)
+    store.close()
