@@ -27,7 +27,7 @@ MAY_IMPORT = {
     "evaluation": {"method", "backends", "stages", "jobs", "runs", "config", "inputs", "errors", "shapes"},
     "export": {"curation", "training", "finalize", "runs", "jobs", "inputs", "errors", "shapes"},
     "demo": {"method", "backends"},
-    "finalize": {"method", "evaluation", "backends", "errors", "config", "inputs", "shapes"},
+    "finalize": {"method", "evaluation", "backends", "stages", "jobs", "errors", "config", "inputs", "shapes"},
     "cli": {"*"}, "__init__": {"*"}, "__main__": {"cli"},
 }
 # Packages outside the library that no library module imports; the entry points that open the store are named.

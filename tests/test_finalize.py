@@ -154,3 +154,31 @@ def test_finalize_pools_both_iterations_of_a_curated_run_and_the_edit_wins(tmp_p
     assert [score_item(r) for r in rows] == [1.0] * len(rows)
     assert len(store.final_rows(run["id"])) == len(rows)
     store.close()
+
+
+def test_a_top_up_answers_new_instructions_with_the_last_generator_and_pools_what_passed(tmp_path):
+    from curated import curated_store
+    from scripted import scripted_backend
+    from selflengthen.errors import InputError
+
+    store, _ = curated_store(tmp_path / "t.db")
+    run = store.require_run("r")
+    spec = ConstraintSpec(min_words=1, max_words=400, unit=5)
+    before = dump(tmp_path / "t.db")
+    with pytest.raises(InputError, match="iteration 1 is not trained and has run select, expand, filter"):
+        run_finalize(store, "r", spec, top_up_n=3, top_up_factory=lambda *a: scripted_backend())
+    assert dump(tmp_path / "t.db") == before
+    latest = store.latest_iteration(run["id"])
+    store.update_iteration(latest["id"], status="trained")
+    backend = scripted_backend()
+    rows, stats = run_finalize(store, "r", spec, top_up_n=3, top_up_factory=lambda *a: backend)
+    topped = store.latest_iteration(run["id"])
+    assert topped["idx"] == 2 and topped["steps_done"] == ["augment", "generate"] and backend.calls > 0
+    top_rows = [r for r in rows if r["source"] == "topup"]
+    generated = store.iteration_samples(topped["id"], ("generated",))
+    assert top_rows and {r["sample_id"] for r in top_rows} <= {s["id"] for s in generated}
+    assert all(r["iteration"] == 2 for r in top_rows) and [score_item(r) for r in rows] == [1.0] * len(rows)
+    assert store.finalization(run["id"])["settings"]["top_up"] == {"iteration": 2, "instructions": 3}
+    again, _ = run_finalize(store, "r", spec, top_up_n=3, top_up_factory=lambda *a: backend)
+    assert len(store.list_iterations(run["id"])) == 3 and again == rows  # resumed, nothing answered twice
+    store.close()

@@ -45,13 +45,13 @@ def built(studio) -> list[dict]:
 
 def test_the_form_comes_from_the_runs_preset_and_the_command_from_what_differs(studio):
     out = tab.refresh(studio, "r")
-    iterations, *values = out[:9]
+    iterations, *values = out[:10]
     assert iterations["choices"] == [("iteration 0", 0)] and iterations["value"] == [0]
     assert values == [["initial", "final"], "template", {"__type__": "update", "value": "",
                                                          "placeholder": "empty: the run's generator model (demo)"},
-                      40, 400, 20, 0.5, 0]
-    assert out[9] == f"python -m selflengthen finalize --db {studio.db_path} --name r"
-    assert out[11].startswith("No final set yet") and out[12].empty and out[-1][1] is None
+                      40, 400, 20, 0.5, 0, 0]
+    assert out[10] == f"python -m selflengthen finalize --db {studio.db_path} --name r"
+    assert out[12].startswith("No final set yet") and out[13].empty and out[-1][1] is None
     changed = tab.command_preview(studio, "r", *form(sources=["final"], way="model", rewrite_model="m x",
                                                      min_words=60, seed=3))
     assert changed == (f"python -m selflengthen finalize --db {studio.db_path} --name r --sources final --way model "

@@ -55,11 +55,11 @@ def form_defaults(studio, run_name: str | None) -> tuple:
     model = f"empty: the run's generator model ({run['generator_model']})" if run else ""
     return (gr.update(choices=[(f"iteration {i}", i) for i in indexes], value=indexes), list(SOURCES), "template",
             gr.update(value="", placeholder=model), spec.min_words, spec.max_words, spec.unit,
-            spec.chinese_numeral_share, spec.seed)
+            spec.chinese_numeral_share, spec.seed, 0)
 
 
 def finalize_settings(studio, run_name, iterations, sources, way, rewrite_model, min_words, max_words, unit,
-                      zh_share, seed) -> dict:
+                      zh_share, seed, top_up=0) -> dict:
     """The validated settings of one build; InputError says what to fix."""
     run = studio.store.get_run(run_name) if run_name else None
     if run is None:
@@ -70,12 +70,15 @@ def finalize_settings(studio, run_name, iterations, sources, way, rewrite_model,
         raise InputError("tick at least one source")
     if way not in WAYS:
         raise InputError(f"way must be one of: {', '.join(WAYS)}")
+    if (whole(top_up, "top-up instructions") or 0) < 0:
+        raise InputError("top-up instructions must be 0 or more")
     spec = preset_spec(run["preset"], min_words=whole(min_words, "min words"), max_words=whole(max_words, "max words"),
                        unit=whole(unit, "unit"), seed=whole(seed, "seed"),
                        chinese_numeral_share=None if zh_share is None else float(zh_share))
     return {"run": run, "spec": spec, "iterations": sorted(int(i) for i in iterations),
             "sources": tuple(s for s in SOURCES if s in sources), "way": way,
-            "rewrite_model": ((rewrite_model or "").strip() or None) if way == "model" else None}
+            "rewrite_model": ((rewrite_model or "").strip() or None) if way == "model" else None,
+            "top_up": whole(top_up, "top-up instructions") or 0}
 
 
 def finalize_command(studio, settings: dict) -> list[str]:
@@ -90,6 +93,8 @@ def finalize_command(studio, settings: dict) -> list[str]:
         args += ["--way", settings["way"]]
     if settings["rewrite_model"]:
         args += ["--rewrite-model", settings["rewrite_model"]]
+    if settings["top_up"]:
+        args += ["--top-up", str(settings["top_up"])]
     for name, flag in SPEC_FLAGS.items():
         if getattr(spec, name) != getattr(preset, name):
             args += [flag, str(getattr(spec, name))]
@@ -112,10 +117,12 @@ def build_final(studio, run_name, *form, shown_verdicts: str = "all") -> tuple:
         state = studio.worker.state()
         if state["label"] == view.CHAIN and state["running"]:
             raise InputError("the model is still building the final set: wait for it to end")
-        if settings["way"] == "model":
-            check_model_on_disk(settings["rewrite_model"] or settings["run"]["generator_model"], "the rewrite model")
+        if settings["way"] == "model" or settings["top_up"]:
+            if settings["way"] == "model":
+                check_model_on_disk(settings["rewrite_model"] or settings["run"]["generator_model"], "the rewrite model")
             studio.worker.launch(view.CHAIN, [command])
-            message = "Started: the model rewrites the queries; the set below is redrawn when it is saved."
+            message = ("Started: a top-up answers new instructions, then the set is built" if settings["top_up"] else
+                       "Started: the model rewrites the queries") + "; the set below is redrawn when it is saved."
         else:
             _, stats = run_finalize(studio.store, settings["run"]["name"], settings["spec"],
                                     iterations=settings["iterations"], sources=settings["sources"])
@@ -166,7 +173,9 @@ def _build_form() -> list:
                    for name, label in (("min-words", "Min words"), ("max-words", "Max words"), ("unit", "Unit"))]
         share = gr.Slider(0, 1, step=0.05, label="Chinese numeral share (zh rows)", elem_id="final-zh-numerals")
         seed = gr.Number(label="Seed", precision=0, elem_id="final-seed", min_width=100)
-    return [iterations, sources, way, model, *numbers, share, seed]
+        top_up = gr.Number(label="Top-up: new instructions for the last generator", precision=0, minimum=0,
+                           elem_id="final-top-up", min_width=160)
+    return [iterations, sources, way, model, *numbers, share, seed, top_up]
 
 
 def _build_row() -> dict:

@@ -7,6 +7,7 @@ its query; plain data in, plain data out.
 - `insert`: the constraint put into the query, by template (varied phrasings and places) or by the model
   rewriting the query, each rewrite checked and replaced by a template where it fails.
 
-May import: `selflengthen.method`, `selflengthen.evaluation`, `selflengthen.backends`, `selflengthen.errors`,
-`selflengthen.config`, `selflengthen.inputs`, `selflengthen.shapes`. Never the storage package, the dashboard or gradio.
+May import: `selflengthen.method`, `selflengthen.evaluation`, `selflengthen.backends`, `selflengthen.stages`,
+`selflengthen.jobs` (a top-up is an iterate job), `selflengthen.errors`, `selflengthen.config`, `selflengthen.inputs`,
+`selflengthen.shapes`. Never the storage package, the dashboard or gradio.
 """

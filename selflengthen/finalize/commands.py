@@ -20,7 +20,7 @@ def finalize(store: Store, args) -> None:
     sources = tuple(s.strip() for s in args.sources.split(",") if s.strip())
     _, stats = run_finalize(store, args.name, finalize_spec(run["preset"], args), way=args.way, sources=sources,
                             iterations=parse_iterations(args.iterations), rewrite_model=args.rewrite_model,
-                            floor=0.6 if args.floor is None else args.floor)
+                            floor=0.6 if args.floor is None else args.floor, top_up_n=args.top_up)
     if args.out:
         write_longen(store.final_rows(run["id"], verdicts=(None, "accept")), Path(args.out))
     print(json.dumps(stats, ensure_ascii=False) if args.json else summary_line(stats, args.out))

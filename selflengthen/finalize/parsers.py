@@ -16,6 +16,8 @@ def add_finalize_parsers(sub, db_name) -> None:
     for flag, kind in (("--min-words", int), ("--max-words", int), ("--unit", int), ("--seed", int),
                        ("--zh-numerals", float), ("--floor", float)):
         c.add_argument(flag, type=kind)
+    c.add_argument("--top-up", type=int, metavar="N", help="first answer N more instructions with the last "
+                   "trained generator (augment and generate of the next iteration); its gate-passing answers are pooled")
     c.add_argument("--mix", help='constraint type weights as JSON, e.g. {"about": 0.4, "range": 0.25, ...}')
     c.add_argument("--out", help="also write the rows, LonGen format (what `score` reads), to this JSONL file")
     c.add_argument("--json", action="store_true")

@@ -26,7 +26,7 @@ from selflengthen.finalize.constraints import Constraint, ConstraintSpec, make_c
 from selflengthen.finalize.insert import insert_constraints
 from selflengthen.method.words import count_words
 
-SOURCES = ("initial", "final")
+SOURCES = ("initial", "final")  # a top-up's answers are pooled as "topup" (finalize.job.top_up)
 
 
 class PoolRow(TypedDict):
@@ -48,9 +48,10 @@ class FinalRow(PoolRow):
     target_high: float
 
 
-def pool_rows(samples: list[dict], sources: tuple[str, ...] = SOURCES) -> list[PoolRow]:
+def pool_rows(samples: list[dict], sources: tuple[str, ...] = SOURCES, source_name: str | None = None) -> list[PoolRow]:
     """The pool of accepted samples (rows of `Store.export_samples` with `iteration` added): their initial
-    responses and final texts, each distinct (instruction, text) pair once, in sample order."""
+    responses and final texts, each distinct (instruction, text) pair once, in sample order. `source_name`
+    names the rows' source instead (a top-up's answers: "topup")."""
     rows, seen = [], set()
     for s in samples:
         texts = {"initial": s["initial_response"], "final": s["final_text"]}
@@ -60,7 +61,7 @@ def pool_rows(samples: list[dict], sources: tuple[str, ...] = SOURCES) -> list[P
                 continue
             seen.add((s["instruction"], text))
             rows.append(PoolRow(key=f"{s['sample_id']}:{source}", sample_id=s["sample_id"], iteration=s["iteration"],
-                                source=source, language=s["language"], instruction=s["instruction"].strip(),
+                                source=source_name or source, language=s["language"], instruction=s["instruction"].strip(),
                                 response=text, words=count_words(text)))
     return rows
 
