@@ -218,11 +218,19 @@ BACKEND_NAMES = ("transformers", "vllm", "openai")
 class BackendConfig:
     name: str = _f("transformers", "Model backend.", choices=BACKEND_NAMES)
     batch_size: int = _f(8, "Prompts per generate() call (the transformers backend batches them).", min=1)
+    driver: str = _f("stream", "How stages feed the backend: 'stream' keeps up to `concurrency` requests in flight "
+                     "across samples (a finished request at once releases its sample's next step; batch backends "
+                     "get waves of batch_size samples); 'batch' cuts each stage into batches that wait for their "
+                     "slowest request.", choices=("stream", "batch"))
     device: str = _f("auto", "transformers: 'auto', 'cpu', 'cuda', 'cuda:1', ...")
     dtype: str = _f("auto", "transformers: weights dtype.", choices=("auto", "float32", "bfloat16", "float16"))
     base_url: str | None = _f(None, "openai: server URL, e.g. http://127.0.0.1:8000/v1")
     api_key_env: str = _f("OPENAI_API_KEY", "openai: environment variable that holds the API key (if any).")
     served_model: str | None = _f(None, "openai: model name on the server (default: the run's model).")
+    served_generator: str | None = _f(None, "openai: the generator's name on the server when both roles are LoRA "
+                                      "adapters of one served base (vllm serve --enable-lora --lora-modules "
+                                      "generator=PATH extender=PATH); default: served_model.")
+    served_extender: str | None = _f(None, "openai: the extender's served LoRA module name (see served_generator).")
     tokenizer: str | None = _f(None, "openai: tokenizer (hub id or path) for client-side chat templates.")
     concurrency: int = _f(8, "openai: requests in flight at once.", min=1)
     timeout: float = _f(600.0, "openai: seconds per request.", min=1.0)
