@@ -57,13 +57,33 @@ class Completion:
 
 
 class Backend(ABC):
-    """Generate completions for a batch of prompts; output i answers prompt i."""
+    """Generate completions for a batch of prompts; output i answers prompt i.
+
+    A *streaming* backend (a server behind HTTP) also answers one request at a time from many threads
+    (`answer`), so a scheduler keeps `concurrency` requests in flight; the others get waves of prompts
+    through `generate` (a local model batches them itself).
+    """
 
     name: str = "base"
+    streaming: bool = False
 
     @abstractmethod
     def generate(self, prompts: list[Prompt], params: GenerationParams) -> list[Completion]:
         """Answer every prompt. Must return exactly len(prompts) completions, in order."""
+
+    def answer(self, prompt: Prompt, params: GenerationParams) -> Completion:
+        """One request (thread-safe on a streaming backend); a request that failed for good comes back with
+        `error` set, and a backend that cannot answer at all raises BackendError."""
+        return self.generate([prompt], params)[0]
+
+    @property
+    def concurrency(self) -> int:
+        """Requests a scheduler keeps in flight on a streaming backend."""
+        return 1
+
+    def stats(self) -> list[dict]:
+        """Per-endpoint figures of a served backend ({"url", "in_flight", "done", "failed", "up"}); [] otherwise."""
+        return []
 
     def close(self) -> None:
         """Release the model (GPU memory, HTTP clients). Safe to call twice."""
