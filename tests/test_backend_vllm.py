@@ -82,3 +82,25 @@ def test_adapter_becomes_a_lora_request(fake_vllm, tmp_path):
     assert backend.llm.kwargs["enable_lora"] and backend.llm.kwargs["max_lora_rank"] == 64
     backend.generate([Prompt.user("hi")], GenerationParams())
     assert backend.llm.calls[0][2] == ("adapter", 1, str(tmp_path))
+
+
+def test_a_stage_hands_vllm_every_ready_prompt_at_once(fake_vllm, tmp_path, monkeypatch):
+    """Generate with batch_size 2 still sends all 12 prompts in one call: vLLM's own scheduler fills the GPU."""
+    from scripted import make_responder
+    from selflengthen.config import preset_config
+    from selflengthen.stages.generate import run_generate
+    from selflengthen.stages.reporter import Reporter
+    from storage import Store
+
+    respond = make_responder()
+    monkeypatch.setattr(FakeLLM, "generate", lambda self, inputs, sampling, lora_request=None, use_tqdm=True: (
+        self.calls.append(len(inputs)) or [types.SimpleNamespace(outputs=[FakeSample(
+            respond(Prompt.user("Write an essay.")), "stop", [1])]) for _ in inputs]))
+    store = Store(tmp_path / "v.db")
+    config = preset_config("demo", {"backend": {"name": "vllm", "batch_size": 2}})
+    run = store.create_run("r", "m", "m", "vllm", "demo", config.to_dict(),
+                           [{"text": f"Write about thing {i}.", "language": "en"} for i in range(6)])
+    backend = create_backend("vllm", "org/model", config.backend)
+    run_generate(store, run, store.latest_iteration(run["id"]), backend, config, Reporter())
+    assert backend.llm.calls == [12] and len(store.iteration_samples(store.latest_iteration(run["id"])["id"])) == 12
+    store.close()

@@ -66,6 +66,7 @@ class Backend(ABC):
 
     name: str = "base"
     streaming: bool = False
+    whole_stage: bool = False  # schedules any number of prompts itself (vLLM): give it every ready one at once
 
     @abstractmethod
     def generate(self, prompts: list[Prompt], params: GenerationParams) -> list[Completion]:

@@ -21,6 +21,7 @@ class JobReporter(Reporter):
     def __init__(self, store: Store, job_id: int, show_progress: bool = False):
         self.store, self.job_id, self.show = store, job_id, show_progress
         self.name, self.done, self.total, self._bar, self._last = "", 0, 0, None, 0.0
+        self._endpoints: list[dict] = []
 
     def stage(self, name: str, total: int, done: int = 0) -> None:
         self._close_bar()
@@ -40,6 +41,10 @@ class JobReporter(Reporter):
     def log(self, message: str) -> None:
         self.store.log_job(self.job_id, f"{time.strftime('%H:%M:%S')} {message}")
 
+    def endpoints(self, stats: list[dict]) -> None:
+        self._endpoints = stats
+        self._write()
+
     def cancelled(self) -> bool:
         return self.store.cancel_requested(self.job_id)
 
@@ -49,7 +54,8 @@ class JobReporter(Reporter):
 
     def _write(self, force: bool = False) -> None:
         if force or time.monotonic() - self._last >= 1.0:
-            self.store.update_job(self.job_id, stage=self.name, done=self.done, total=self.total)
+            extra = {"metrics": {"endpoints": self._endpoints}} if self._endpoints else {}
+            self.store.update_job(self.job_id, stage=self.name, done=self.done, total=self.total, **extra)
             self._last = time.monotonic()
 
     def _close_bar(self) -> None:

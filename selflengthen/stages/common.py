@@ -22,6 +22,18 @@ def derive_seed(*parts) -> int:
     return int.from_bytes(digest[:4], "big") & 0x7FFFFFFF
 
 
+def wave_size(backend, config, queue: list) -> int:
+    """How many of a stage's queued items one generate() call takes: all of them for a backend that schedules
+    them itself (vLLM in process), else backend.batch_size."""
+    return max(1, len(queue)) if getattr(backend, "whole_stage", False) else config.backend.batch_size
+
+
+def stable_order(sample: dict) -> tuple[int, int]:
+    """A sample's place in a stage's ranking: its instruction and slot, never its id (ids follow the order samples
+    were stored in, which a streaming driver's timing decides)."""
+    return sample["instruction_id"], sample["slot"]
+
+
 def sampling_params(config: RunConfig, max_new_tokens: int, seed: int) -> GenerationParams:
     s = config.sampling
     return GenerationParams(max_new_tokens=max_new_tokens, temperature=s.temperature, top_p=s.top_p,

@@ -15,15 +15,19 @@ samples still marked 'generated', and those the backend failed on, from their st
 
 from __future__ import annotations
 
+from dataclasses import replace
+
+from selflengthen.backends.base import Prompt
 from selflengthen.method.expand import build_expand_prompt, join_stage2, stage2_prefill
 from selflengthen.method.gates import GateResult, check_text, first_failure
 from selflengthen.method.split import split_text
 from selflengthen.method.words import count_words
 from selflengthen.shapes import Iteration, Run, Store
 from selflengthen.stages.common import (backend_gate, count_rejection, derive_seed, gate_rules, log_backend_errors,
-                                        sampling_params)
+                                        sampling_params, wave_size)
 from selflengthen.stages.expansion import Work, longer_gate, resumed_work, settle
 from selflengthen.stages.reporter import Reporter
+from selflengthen.stages.scheduler import Request, Stored, drive, streams
 
 BACKEND_FAILURE = "expand/backend"  # the reject reason of a request the backend gave up on
 NOT_EXPANDED = ("failed_generation", "dropped_initial")
@@ -36,10 +40,14 @@ def run_expand(store: Store, run: Run, iteration: Iteration, backend, config, re
     total = sum(n for status, n in expandable.items() if status not in NOT_EXPANDED)
     reporter.stage("expand", total=total, done=total - len(pending))
     queue = [resumed_work(s, texts[s["instruction_id"]], config.expand.mode) for s in pending]
+    if streams(backend, config):
+        _stream(store, queue, backend, config, iteration, reporter)
+        return
     counter = 0
     while queue:
         reporter.check_cancel()
-        batch, queue = queue[:config.backend.batch_size], queue[config.backend.batch_size:]
+        size = wave_size(backend, config, queue)
+        batch, queue = queue[:size], queue[size:]
         seed = derive_seed(config.seed, iteration["idx"], "expand", counter)
         counter += len(batch)
         _stage1(backend, config, batch, seed)
@@ -71,6 +79,35 @@ def _settle_batch(batch: list[Work], results: dict, config) -> tuple[list, list,
     return samples, rounds, again, finished
 
 
+def _stream(store: Store, queue: list[Work], backend, config, iteration: Iteration, reporter: Reporter) -> None:
+    """The streaming driver: each sample runs its steps back to back (stage 1, stage 2, the next round or
+    attempt) without waiting for any other sample; each step is stored as it ends. Seeds come from the sample
+    (instruction, slot), the step (round or attempt, try) and the stage, never from timing."""
+    def task(work: Work | None):
+        while work is not None:
+            key = (config.seed, iteration["idx"], "expand", work.sample["instruction_id"], work.sample["slot"],
+                   work.round, work.attempts)
+            _judge_stage1(work, (yield Request(replace(_stage1_prompt(work, config), seed=derive_seed(*key, 1)))),
+                          config)
+            result = None
+            if work.error is None and first_failure(work.stage1_gates) is None:
+                prefill, prompt = _stage2_prompt(work, config)
+                result = _judge_stage2(work, prefill, (yield Request(replace(prompt, seed=derive_seed(*key, 2)))),
+                                       config)
+            samples, rounds, again, finished = _settle_batch([work], {id(work): result} if result else {}, config)
+            stored.add((samples, rounds, finished, work.error))
+            work = again[0] if again else None
+
+    def save(steps: list[tuple]) -> None:
+        store.save_expansion([s for samples, *_ in steps for s in samples], [r for _, rounds, *_ in steps
+                                                                               for r in rounds])
+
+    with Stored(save, reporter, finished=lambda step: step[2], error=lambda step: step[3]) as stored:
+        drive(map(task, queue), backend, sampling_params(config, config.expand.max_new_tokens, None),
+              lambda _: None, check=lambda: stored.tick(backend))
+    log_backend_errors(reporter, "expand", stored.errors)
+
+
 def expansion_pending(store: Store, iteration: Iteration) -> list[dict]:
     """Samples to expand: those still 'generated', and those whose expansion the backend failed on (their
     kept rounds stand; the status goes back to 'generated' while they are worked on)."""
@@ -82,42 +119,54 @@ def expansion_pending(store: Store, iteration: Iteration) -> list[dict]:
 
 
 def _stage1(backend, config, batch: list[Work], seed: int) -> None:
-    cfg = config.expand
-    for work in batch:
-        work.half = split_text(work.text, cfg.split)
-    templates = config.prompts.resolved()
-    prompts = [build_expand_prompt(w.instruction, w.half[0], w.sample["language"],
-                                   template=templates[f"expand_{w.sample['language']}"]) for w in batch]
-    outputs = backend.generate(prompts, sampling_params(config, cfg.max_new_tokens, seed))
+    prompts = [_stage1_prompt(work, config) for work in batch]
+    outputs = backend.generate(prompts, sampling_params(config, config.expand.max_new_tokens, seed))
     for work, out in zip(batch, outputs):
-        work.error = out.error
-        work.stage1 = out.text.strip()
-        if not cfg.gate_stage1:  # the reference gates only the finished text
-            work.stage1_gates = []
-            continue
-        gates = check_text(work.stage1, work.sample["language"], truncated=out.truncated, rules=gate_rules(config))
-        work.stage1_gates = [GateResult(f"stage1_{g.gate}", g.passed, g.reason) for g in gates] + [
-            longer_gate(count_words(work.half[0]), count_words(work.stage1), "stage1_longer")]
+        _judge_stage1(work, out, config)
+
+
+def _stage1_prompt(work: Work, config) -> Prompt:
+    """Split the step's text into halves (kept on the work) and ask to expand the first."""
+    work.half = split_text(work.text, config.expand.split)
+    template = config.prompts.resolved()[f"expand_{work.sample['language']}"]
+    return build_expand_prompt(work.instruction, work.half[0], work.sample["language"], template=template)
+
+
+def _judge_stage1(work: Work, out, config) -> None:
+    work.error = out.error
+    work.stage1 = out.text.strip()
+    if not config.expand.gate_stage1:  # the reference gates only the finished text
+        work.stage1_gates = []
+        return
+    gates = check_text(work.stage1, work.sample["language"], truncated=out.truncated, rules=gate_rules(config))
+    work.stage1_gates = [GateResult(f"stage1_{g.gate}", g.passed, g.reason) for g in gates] + [
+        longer_gate(count_words(work.half[0]), count_words(work.stage1), "stage1_longer")]
 
 
 def _stage2(backend, config, ready: list[Work], seed: int) -> list[tuple]:
     """(result text, gates) per ready item: the prefilled stage-1 text plus the model's continuation."""
     if not ready:
         return []
-    prefills = [stage2_prefill(w.stage1, w.half[1], trim=config.expand.trim_stage1) for w in ready]
-    templates = config.prompts.resolved()
-    prompts = [build_expand_prompt(w.instruction, w.text, w.sample["language"], prefill=p,
-                                   template=templates[f"expand_{w.sample['language']}"])
-               for w, p in zip(ready, prefills)]
-    outputs = backend.generate(prompts, sampling_params(config, config.expand.max_new_tokens, seed))
-    results = []
-    for work, prefill, out in zip(ready, prefills, outputs):
-        work.error = out.error
-        text = join_stage2(prefill, out.text)
-        gates = check_text(text, work.sample["language"], truncated=out.truncated, rules=gate_rules(config))
-        gates.append(longer_gate(count_words(work.text), count_words(text), "longer"))
-        results.append((text, gates))
-    return results
+    asks = [_stage2_prompt(work, config) for work in ready]
+    outputs = backend.generate([prompt for _, prompt in asks], sampling_params(config, config.expand.max_new_tokens,
+                                                                              seed))
+    return [_judge_stage2(work, prefill, out, config) for work, (prefill, _), out in zip(ready, asks, outputs)]
+
+
+def _stage2_prompt(work: Work, config) -> tuple[str, Prompt]:
+    """(the prefill: the trimmed stage-1 text, the whole text's expansion prompt continuing it)."""
+    prefill = stage2_prefill(work.stage1, work.half[1], trim=config.expand.trim_stage1)
+    template = config.prompts.resolved()[f"expand_{work.sample['language']}"]
+    return prefill, build_expand_prompt(work.instruction, work.text, work.sample["language"], prefill=prefill,
+                                        template=template)
+
+
+def _judge_stage2(work: Work, prefill: str, out, config) -> tuple:
+    work.error = out.error
+    text = join_stage2(prefill, out.text)
+    gates = check_text(text, work.sample["language"], truncated=out.truncated, rules=gate_rules(config))
+    gates.append(longer_gate(count_words(work.text), count_words(text), "longer"))
+    return text, gates
 
 
 def _unanswered(work: Work, counts: bool) -> dict:

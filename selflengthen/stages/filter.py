@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from selflengthen.method.filter import drop_short
 from selflengthen.shapes import Iteration, Run, Store
-from selflengthen.stages.common import derive_seed
+from selflengthen.stages.common import derive_seed, stable_order
 from selflengthen.stages.reporter import Reporter
 
 FILTERABLE = ("expanded", "kept", "dropped_short")
@@ -19,7 +19,7 @@ def run_filter(store: Store, run: Run, iteration: Iteration, config, reporter: R
     samples = store.iteration_samples(iteration["id"], FILTERABLE)
     reporter.stage("filter", total=len(samples))
     if config.filter.drop_short:
-        verdicts = drop_short([(s["id"], s["final_words"]) for s in samples],
+        verdicts = drop_short([(s["id"], s["final_words"]) for s in sorted(samples, key=stable_order)],
                               derive_seed(config.seed, iteration["idx"], "filter"))
     else:
         verdicts = {s["id"]: {"kept": True, "disabled": True} for s in samples}

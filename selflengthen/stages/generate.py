@@ -10,15 +10,16 @@ except those the backend failed on, which a re-run asks again.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from selflengthen.method.gates import check_text, first_failure
 from selflengthen.method.generate import build_response_prompt
 from selflengthen.method.words import count_words
 from selflengthen.shapes import Iteration, Run, Store
 from selflengthen.stages.common import (backend_gate, count_rejection, derive_seed, gate_rules, log_backend_errors,
-                                        sampling_params)
+                                        sampling_params, wave_size)
 from selflengthen.stages.reporter import Reporter
+from selflengthen.stages.scheduler import Request, Stored, drive, streams
 
 BACKEND_FAILURE = "generate/backend"  # the reject reason of a request the backend gave up on
 
@@ -41,10 +42,14 @@ def run_generate(store: Store, run: Run, iteration: Iteration, backend, config, 
     queue = [_Item(ins, slot, rejections=dict(unanswered.get((ins["id"], slot), {})))
              for ins in instructions for slot in range(n) if (ins["id"], slot) not in stored]
     reporter.stage("generate", total=len(instructions) * n, done=len(instructions) * n - len(queue))
+    if streams(backend, config):
+        _stream(store, queue, backend, config, run, iteration, reporter, template)
+        return
     batch_no = len(stored)
     while queue:
         reporter.check_cancel()
-        batch, queue = queue[:config.backend.batch_size], queue[config.backend.batch_size:]
+        size = wave_size(backend, config, queue)
+        batch, queue = queue[:size], queue[size:]
         seed = derive_seed(config.seed, iteration["idx"], "generate", batch_no)
         prompts = [build_response_prompt(item.instruction["text"], template=template) for item in batch]
         outputs = backend.generate(prompts, sampling_params(config, config.generate.max_new_tokens, seed))
@@ -59,6 +64,28 @@ def run_generate(store: Store, run: Run, iteration: Iteration, backend, config, 
         reporter.advance(len(finished))
         log_backend_errors(reporter, "generate", [out.error for out in outputs])
         batch_no += len(batch)
+
+
+def _stream(store: Store, queue: list[_Item], backend, config, run, iteration, reporter: Reporter, template) -> None:
+    """The streaming driver: each (instruction, slot) asks again right after a failed gate, never waiting for a
+    batch; its seeds come from the instruction, the slot and the attempt, so timing never changes a sample."""
+    def task(item: _Item):
+        prompt = build_response_prompt(item.instruction["text"], template=template)
+        while True:
+            seed = derive_seed(config.seed, iteration["idx"], "generate", item.instruction["id"], item.slot,
+                               item.attempts)
+            row = _judge_response(item, (yield Request(replace(prompt, seed=seed))), config, run, iteration)
+            if row is not None:
+                return row
+
+    with Stored(store.save_samples, reporter, error=_backend_error) as stored:
+        drive(map(task, queue), backend, sampling_params(config, config.generate.max_new_tokens, None),
+              stored.add, check=lambda: stored.tick(backend))
+    log_backend_errors(reporter, "generate", stored.errors)
+
+
+def _backend_error(row: dict) -> str | None:
+    return row["gates"]["generate"][0]["reason"] if row["reject_reason"] == BACKEND_FAILURE else None
 
 
 def backend_failures(store: Store, iteration: Iteration) -> list[dict]:

@@ -19,6 +19,9 @@ class Reporter:
     def log(self, message: str) -> None:
         """A line for the job's log."""
 
+    def endpoints(self, stats: list[dict]) -> None:
+        """The serving endpoints' figures (in flight, done, failed, up), while a stage streams to them."""
+
     def cancelled(self) -> bool:
         return False
 

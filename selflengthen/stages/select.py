@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from selflengthen.method.filter import drop_short
 from selflengthen.shapes import Iteration, Sample, Store
-from selflengthen.stages.common import derive_seed
+from selflengthen.stages.common import derive_seed, stable_order
 from selflengthen.stages.reporter import Reporter
 
 DROPPED = "dropped_initial"
@@ -33,7 +33,7 @@ def run_select(store: Store, iteration: Iteration, config, reporter: Reporter) -
     originals = [s for s in store.iteration_samples(iteration["id"], ("generated",)) if s["slot"] < n]
     dropped = {}
     if config.filter.drop_short_initial and originals:
-        verdicts = drop_short([(s["id"], s["initial_words"]) for s in originals],
+        verdicts = drop_short([(s["id"], s["initial_words"]) for s in sorted(originals, key=stable_order)],
                               derive_seed(config.seed, iteration["idx"], "filter-initial"))
         dropped = {s["id"]: (DROPPED, REASON, {**s["gates"], "filter_initial": verdicts[s["id"]]})
                    for s in originals if not verdicts[s["id"]]["kept"]}
