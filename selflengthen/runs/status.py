@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from selflengthen.shapes import Iteration, Run, Store
 
 
@@ -49,7 +51,23 @@ def run_status(store: Store, run: Run) -> dict:
         "extender_model": run["extender_model"],
         "backend": run["backend"],
         "iterations": iterations,
+        "endpoints": live_endpoints(live),
     }
+
+
+def live_endpoints(jobs: list[dict]) -> list[dict]:
+    """The serving endpoints of the run's running job, as its stage last reported them (in flight, done,
+    failed, up); [] when no job streams to a server.
+
+    >>> live_endpoints([{"metrics": '{"endpoints": [{"url": "u", "in_flight": 3, "up": true}]}'}])
+    [{'url': 'u', 'in_flight': 3, 'up': True}]
+    """
+    for job in jobs:
+        metrics = job.get("metrics") or {}
+        metrics = json.loads(metrics) if isinstance(metrics, str) else metrics
+        if metrics.get("endpoints"):
+            return metrics["endpoints"]
+    return []
 
 
 def format_status(status: dict) -> str:
@@ -64,6 +82,8 @@ def format_status(status: dict) -> str:
     lines = [f"run {status['run']} ({status['preset']}; generator {status['generator_model']})",
              "  ".join(h.rjust(w) for h, w in zip(heads, widths))]
     lines += ["  ".join(v.rjust(w) for v, w in zip(r, widths)) for r in rows]
+    lines += [f"endpoint {e['url']}: {'up' if e['up'] else 'DOWN'}, {e['in_flight']} in flight, {e['done']} done, "
+              f"{e['failed']} failed" for e in status.get("endpoints", [])]
     return "\n".join(lines)
 
 
