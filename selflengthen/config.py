@@ -224,7 +224,8 @@ class BackendConfig:
                      "slowest request.", choices=("stream", "batch"))
     device: str = _f("auto", "transformers: 'auto', 'cpu', 'cuda', 'cuda:1', ...")
     dtype: str = _f("auto", "transformers: weights dtype.", choices=("auto", "float32", "bfloat16", "float16"))
-    base_url: str | None = _f(None, "openai: server URL, e.g. http://127.0.0.1:8000/v1")
+    base_url: str | None | list[str] = _f(None, "openai: server URL, e.g. http://127.0.0.1:8000/v1, or a list of "
+                                          "servers of one model: each request goes to the least busy one that answers.")
     api_key_env: str = _f("OPENAI_API_KEY", "openai: environment variable that holds the API key (if any).")
     served_model: str | None = _f(None, "openai: model name on the server (default: the run's model).")
     served_generator: str | None = _f(None, "openai: the generator's name on the server when both roles are LoRA "
@@ -232,7 +233,7 @@ class BackendConfig:
                                       "generator=PATH extender=PATH); default: served_model.")
     served_extender: str | None = _f(None, "openai: the extender's served LoRA module name (see served_generator).")
     tokenizer: str | None = _f(None, "openai: tokenizer (hub id or path) for client-side chat templates.")
-    concurrency: int = _f(8, "openai: requests in flight at once.", min=1)
+    concurrency: int | list[int] = _f(8, "openai: requests in flight per server (>= 1), or a list: one per base_url.")
     timeout: float = _f(600.0, "openai: seconds per request.", min=1.0)
     max_retries: int = _f(5, "openai: retries of a failed request, with exponential backoff.", min=0)
     retry_backoff: float = _f(1.0, "openai: seconds before the first retry; doubles each retry (with jitter).",
@@ -243,6 +244,13 @@ class BackendConfig:
 
     def __post_init__(self):
         validate_fields(self)
+        urls, limits = (v if isinstance(v, list) else [v] for v in (self.base_url, self.concurrency))
+        if isinstance(self.base_url, list) and not (urls and all(isinstance(u, str) and u for u in urls)
+                                                    and len(set(urls)) == len(urls)):
+            raise ConfigError(f"base_url must be a URL or a non-empty list of distinct URLs (got {self.base_url!r})")
+        one_each = not isinstance(self.concurrency, list) or self.base_url is None or len(limits) == len(urls)
+        if not (limits and one_each and all(type(n) is int and n >= 1 for n in limits)):
+            raise ConfigError(f"concurrency must be >= 1, or a list of one per base_url (got {self.concurrency!r})")
 
 
 class JsonConfig:

@@ -184,7 +184,7 @@ def test_faults_are_retried_and_a_prompt_failed_for_good_is_stored_counted_and_r
     iteration, took = timed_iterate(store)
     assert iteration["status"] == "review" and took < 30
     job = store.latest_job(1)
-    assert job["status"] == "done" and "generate: 2 of 4 request(s) failed after the backend's retries" in job["log"]
+    assert job["status"] == "done" and "generate: 2 of 8 request(s) failed after the backend's retries" in job["log"]
 
     # Every faulted request was sent again, identically, until it was answered.
     faulted = [body for _, body, fate in server.requests if fate in (500, 502, 503, "close", "slow")]
@@ -224,7 +224,7 @@ def test_augment_and_expansion_requests_failed_for_good_are_stored_counted_and_r
     iteration, took = timed_iterate(store)
     job = store.latest_job(1)
     assert iteration["status"] == "review" and job["status"] == "done" and took < 30
-    for line in ("augment: 1 of 2 request(s)", "expand: 3 of 4 request(s)"):
+    for line in ("augment: 1 of 2 request(s)", "expand: 3 of 8 request(s)"):
         assert line + " failed after the backend's retries, stored as failed; run iterate again" in job["log"]
     # The refused candidate is stored as rejected for 'backend' and did not use up the attempt budget.
     counts = store.instruction_counts(1)
@@ -256,15 +256,16 @@ def test_a_server_that_goes_down_fails_the_job_quickly_and_a_rerun_completes_onl
     took = time.monotonic() - start
     err = capsys.readouterr().err
     assert code == 1 and took < 20
-    assert err.startswith("error: http://127.0.0.1:") and err.endswith(
-        f"/v1/chat/completions failed after {MAX_RETRIES + 1} attempt(s): HTTP 500: the model worker crashed\n")
+    # The endpoint pool takes the server out after a request's retries and gives up after as many failed trials:
+    # the job fails with one line naming the last error, long before every prompt has spent its own retries.
+    assert err.startswith("error: the server is down (") and err.endswith(
+        "/v1/chat/completions failed after 1 attempt(s): HTTP 500: the model worker crashed)\n")
     job = store.latest_job(1)
-    assert job["status"] == "failed" and "failed after 4 attempt(s)" in job["error"]
-    assert "generate: 2 of 4 request(s) failed after the backend's retries" in job["log"]
-    # 2 augment + 2 judge + 2 answered, then 2 prompts x 4 attempts in batch 1 and 4 x 4 in batch 2: no more
-    assert len(server.requests) == 6 + 2 * 4 + 4 * 4
+    assert job["status"] == "failed" and "the server is down" in job["error"]
+    assert len(server.requests) < 6 + 2 * 4 + 4 * 4  # fewer than the batch driver's one-by-one retries sent
     kept = {s["id"]: s for samples in samples_by_instruction(store).values() for s in samples}
-    assert sorted(s["status"] for s in kept.values()) == ["failed_generation"] * 2 + ["generated"] * 2
+    statuses = [s["status"] for s in kept.values()]  # the 2 answered; a prompt whose retries ran out, failed
+    assert statuses.count("generated") == 2 and set(statuses) <= {"generated", "failed_generation"}
     iteration = store.latest_iteration(1)
     assert iteration["status"] == "created" and iteration["steps_done"] == ["augment"]
 

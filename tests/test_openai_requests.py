@@ -151,3 +151,28 @@ def test_stop_strings_reach_the_request_and_the_answer_ends_before_them(scripted
     assert (out.text, out.finish_reason) == ("The end.", "stop")  # cut here too: the server may not honour it
     openai_backend(scripted.url).generate(PROMPTS, GenerationParams())
     assert "stop" not in scripted.requests[1][2]
+
+
+def test_one_request_through_answer_is_counted_in_the_servers_figures(scripted):
+    backend = openai_backend(scripted.url + "/")
+    assert backend.streaming and backend.concurrency == 8
+    out = backend.answer(Prompt.user("hi", seed=3), GREEDY)
+    assert out.text == "ok" and scripted.requests[0][2]["seed"] == 3
+    assert backend.stats() == [{"url": scripted.url, "in_flight": 0, "done": 1, "failed": 0, "up": True}]
+
+
+def test_a_client_error_counts_as_failed_but_leaves_the_server_in(scripted):
+    scripted.script = [(400, {"error": {"message": "bad request"}}), (200, CHAT_OK)]
+    backend = openai_backend(scripted.url)
+    with pytest.raises(BackendError, match="HTTP 400"):
+        backend.answer(PROMPTS[0], GREEDY)
+    assert backend.stats()[0] | {"url": ""} == {"url": "", "in_flight": 0, "done": 0, "failed": 1, "up": True}
+    assert backend.answer(PROMPTS[0], GREEDY).text == "ok"
+
+
+def test_a_prompt_that_fails_for_good_does_not_stop_the_next_one(scripted):
+    scripted.script = [(500, {"error": {"message": "crashed"}})] * 2 + [(200, CHAT_OK)]
+    backend = openai_backend(scripted.url, max_retries=1, retry_backoff=0.01)
+    assert backend.answer(PROMPTS[0], GREEDY).error.endswith("failed after 2 attempt(s): HTTP 500: crashed")
+    assert not backend.stats()[0]["up"]  # taken out; the next request probes it after a short backoff
+    assert backend.answer(PROMPTS[0], GREEDY).text == "ok" and backend.stats()[0]["up"]

@@ -1,4 +1,6 @@
-"""Any OpenAI-compatible server: vllm serve, llama.cpp's server, TGI, `transformers serve`.
+"""Any OpenAI-compatible server: vllm serve, llama.cpp's server, TGI, `transformers serve` -- or several
+servers of one model (backend.base_url a list): `endpoints.EndpointPool` sends each request to the least
+busy one, takes out a server that stops answering and puts it back once it answers again.
 
 Plain prompts go to /chat/completions and the server applies its chat template. Prefilled prompts
 go to /completions as raw text: the chat template is applied here (`render_prompt`), with the
@@ -16,16 +18,19 @@ from __future__ import annotations
 import json
 import os
 import random
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 
 from selflengthen.backends.base import Backend, Completion, GenerationParams, Prompt
 from selflengthen.backends.chat import cut_at_stop, first_line, render_prompt, request_seed
+from selflengthen.backends.endpoints import Endpoint, EndpointPool, Lease, endpoint_limits
 from selflengthen.errors import BackendError
 
 CHAT, COMPLETIONS = "/chat/completions", "/completions"
-MAX_BACKOFF = 60.0  # seconds: the longest wait between two attempts
+MAX_BACKOFF = 60.0  # seconds: the longest wait between two attempts (and between two trials of a down server)
+MIN_TRIAL_BACKOFF = 0.01  # seconds: with retry_backoff 0, a down server is still not probed by every request
 
 
 class RetriesExhausted(BackendError):
@@ -34,6 +39,7 @@ class RetriesExhausted(BackendError):
 
 class OpenAIBackend(Backend):
     name = "openai"
+    streaming = True
 
     def __init__(self, model: str, config=None, adapter: str | None = None):
         import httpx
@@ -49,40 +55,70 @@ class OpenAIBackend(Backend):
         self.httpx = httpx
         self.model_name = model
         self.served_model = self.config.served_model or model
-        self.base_url = self.config.base_url.rstrip("/")
         self.style = "vllm"  # which extra sampling fields the server takes; see the module docstring
-        self._tokenizer = None
+        self._tokenizer, self._render_lock = None, threading.Lock()
+        base = max(self.config.retry_backoff, MIN_TRIAL_BACKOFF)
+        self.pool = EndpointPool(endpoint_limits(self.config.base_url, self.config.concurrency),
+                                 delay=lambda failures: backoff(base, failures),
+                                 trials=self.config.max_retries)
         self.client = httpx.Client(
             headers=auth_headers(self.config.api_key_env),
             timeout=httpx.Timeout(self.config.timeout),
-            limits=httpx.Limits(max_connections=self.config.concurrency),
+            limits=httpx.Limits(max_connections=self.pool.capacity),
         )
+
+    @property
+    def concurrency(self) -> int:
+        return self.pool.concurrency
+
+    def stats(self) -> list[dict]:
+        return self.pool.stats()
 
     def generate(self, prompts: list[Prompt], params: GenerationParams) -> list[Completion]:
         """One completion per prompt. A prompt whose every retry failed comes back as Completion(error=...),
         which the caller stores as failed (a re-run retries it); when every prompt failed the server is down
         or refuses the requests, and that is a BackendError. So is an answer no retry can mend (HTTP 4xx)."""
-        # Render in this thread (the tokenizer loads lazily, once), then send up to `concurrency` at a time.
+        # Render in this thread (the tokenizer loads lazily, once), then keep every server's slots busy.
         requests = [self._request(p) for p in prompts]
         seeds = [request_seed(p, params, i) for i, p in enumerate(prompts)]
-        with ThreadPoolExecutor(max_workers=self.config.concurrency) as pool:
-            futures = [pool.submit(self._answer, path, payload, params, seed)
+        with ThreadPoolExecutor(max_workers=self.pool.capacity) as pool:
+            futures = [pool.submit(self._dispatch, path, payload, params, seed)
                        for (path, payload), seed in zip(requests, seeds)]
             try:
                 outputs = [f.result() for f in futures]
             except BaseException:
-                for f in futures:  # one prompt failed for good: do not start the rest
+                for f in futures:  # the backend cannot answer (HTTP 4xx, every server down): do not start the rest
                     f.cancel()
                 raise
         if outputs and all(out.error for out in outputs):
             raise BackendError(outputs[0].error)
         return outputs
 
-    def _answer(self, path: str, payload: dict, params: GenerationParams, seed: int | None) -> Completion:
-        try:
-            return self._complete(path, payload, params, seed)
-        except RetriesExhausted as e:
-            return Completion(text="", error=str(e))
+    def answer(self, prompt: Prompt, params: GenerationParams) -> Completion:
+        return self._dispatch(*self._request(prompt), params, request_seed(prompt, params, 0))
+
+    def _dispatch(self, path: str, payload: dict, params: GenerationParams, seed: int | None) -> Completion:
+        """Send one request to the least busy server, moving on to another when one fails it; a Completion with
+        `error` once every server failed it; BackendError when no server answers at all any more."""
+        tried: set[Endpoint] = set()
+        errors: dict[str, str] = {}
+        while (lease := self.pool.acquire(exclude=tried)) is not None:
+            try:
+                completion = self._complete(lease, tried, path, payload, params, seed)
+            except RetriesExhausted as e:
+                self.pool.failed(lease, str(e))
+                errors[lease.endpoint.url] = str(e)
+                if not lease.trial:  # a failed trial is one attempt on a server already down: not the prompt's fault
+                    tried.add(lease.endpoint)
+                continue
+            except BaseException as e:  # HTTP 4xx or an unreadable answer (the server answered), or interrupted
+                self.pool.failed(lease, first_line(e), answered=True)
+                raise
+            self.pool.done(lease)
+            return completion
+        if self.pool.dead():
+            raise BackendError(self.pool.down_message())
+        return Completion(text="", error="; ".join(errors.values()) or "no server left to try")
 
     def _request(self, prompt: Prompt) -> tuple[str, dict]:
         if prompt.prefill:
@@ -90,17 +126,19 @@ class OpenAIBackend(Backend):
         return CHAT, {"model": self.served_model, "messages": list(prompt.messages)}
 
     def _render(self, prompt: Prompt) -> str:
-        if self._tokenizer is None:
-            self._tokenizer = load_tokenizer(self.config.tokenizer or self.model_name)
-        return strip_auto_bos(self._tokenizer, render_prompt(self._tokenizer, prompt))
+        with self._render_lock:  # answer() runs in many threads; the tokenizer loads once
+            if self._tokenizer is None:
+                self._tokenizer = load_tokenizer(self.config.tokenizer or self.model_name)
+            return strip_auto_bos(self._tokenizer, render_prompt(self._tokenizer, prompt))
 
-    def _complete(self, path: str, payload: dict, params: GenerationParams, seed: int | None) -> Completion:
+    def _complete(self, lease: Lease, tried: set, path: str, payload: dict, params: GenerationParams,
+                  seed: int | None) -> Completion:
         style = self.style
-        response = self._send(path, {**payload, **sampling_fields(params, seed, style)})
+        response = self._send(lease, tried, path, {**payload, **sampling_fields(params, seed, style)})
         if response.status_code == 422 and style == "vllm" and "Unexpected fields" in response.text:
             self.style = "transformers"  # `transformers serve`: pass the knobs as a generation_config
-            response = self._send(path, {**payload, **sampling_fields(params, seed, self.style)})
-        url = self.base_url + path
+            response = self._send(lease, tried, path, {**payload, **sampling_fields(params, seed, self.style)})
+        url = lease.endpoint.url + path
         if response.status_code >= 400:
             hint = " (does base_url end in /v1?)" if response.status_code == 404 else ""
             raise BackendError(f"{url} answered HTTP {response.status_code}: {server_message(response)}{hint}")
@@ -110,12 +148,16 @@ class OpenAIBackend(Backend):
         text, stopped = cut_at_stop(completion.text, params.stop)
         return replace(completion, text=text, finish_reason="stop") if stopped else completion
 
-    def _send(self, path: str, body: dict):
-        """POST with retries on connection errors, timeouts, 429 and 5xx; return any other response."""
-        url = self.base_url + path
-        attempts = self.config.max_retries + 1
+    def _send(self, lease: Lease, tried: set, path: str, body: dict):
+        """POST with retries on connection errors, timeouts, 429 and 5xx; return any other response. A trial of a
+        down server is one attempt; a request leaves early when another took its server out and one is up."""
+        url = lease.endpoint.url + path
+        attempts = 1 if lease.trial else self.config.max_retries + 1
         last_error, wait = "", 0.0
         for attempt in range(attempts):
+            if attempt and self.pool.should_leave(lease.endpoint, tried):
+                attempts = attempt
+                break
             if attempt:
                 time.sleep(wait or backoff(self.config.retry_backoff, attempt))
             try:
@@ -133,8 +175,9 @@ class OpenAIBackend(Backend):
         self.client.close()
 
     def describe(self) -> dict:
-        return {"backend": self.name, "model": self.model_name, "adapter": None,
-                "served_model": self.served_model, "base_url": self.base_url}
+        urls = [e.url for e in self.pool.endpoints]
+        return {"backend": self.name, "model": self.model_name, "adapter": None, "served_model": self.served_model,
+                "base_url": urls if isinstance(self.config.base_url, list) else urls[0]}
 
 
 def sampling_fields(params: GenerationParams, seed: int | None, style: str) -> dict:
