@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 from selflengthen.errors import SelfLengthenError
+from selflengthen.evaluation.parsers import add_eval_parser
 from selflengthen.finalize.parsers import add_finalize_parsers
 
 
@@ -97,19 +98,11 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--temperature", type=float, default=0.7)
     c.add_argument("--seed", type=int, default=0)
 
-    c = sub.add_parser("eval", help="answer a LonGen-format benchmark with an iteration's model and score it")
+    add_eval_parser(sub, _db_name)
+
+    c = sub.add_parser("serve-command", help="the vllm serve command that serves the next iteration's models "
+                                             "(both roles' LoRA adapters on one base)")
     _db_name(c)
-    c.add_argument("--iteration", type=int, help="the iteration whose model answers (base and final: the latest)")
-    c.add_argument("--role", default="generator", choices=("generator", "extender", "base", "final"),
-                   help="an iteration's generator or extender, the run's base model, or its final model")
-    c.add_argument("--benchmark", help="LonGen-format JSONL file or hub dataset id (default: the bundled LonGen)")
-    c.add_argument("--limit", type=int, help="answer only the first K items")
-    c.add_argument("--max-new-tokens", type=int, help="default: the run's generate.max_new_tokens")
-    c.add_argument("--judge-model", help="score quality with this model as an LLM judge (hub id, path or served name)")
-    c.add_argument("--judge-backend", default="openai", choices=("openai", "transformers", "vllm"))
-    c.add_argument("--judge-base-url", help="openai judge: server URL, e.g. http://127.0.0.1:8000/v1")
-    c.add_argument("--json", action="store_true")
-    c.add_argument("--quiet", action="store_true", help="no progress bars")
 
     c = sub.add_parser("export", help="write the accepted samples as a training dataset (with a dataset card)")
     _db_name(c)
@@ -376,6 +369,12 @@ def cmd_final_decide(args) -> None:
     from selflengthen.finalize.commands import final_decide
 
     final_decide(_open_store(args.db), args)
+
+
+def cmd_serve_command(args) -> None:
+    from selflengthen.jobs.serving import next_serve_command
+
+    print(next_serve_command(_open_store(args.db), args.name))
 
 
 def cmd_eval(args) -> None:

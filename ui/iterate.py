@@ -8,6 +8,7 @@ or a second browser sees the same job.
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 
 import gradio as gr
@@ -43,12 +44,26 @@ def iterate_command(db_path, run_name: str, n_instructions: int | None) -> list[
 
 # -- preview and pre-flight -----------------------------------------------------------------------
 def preflight_markdown(checks: list[Check]) -> str:
-    """Checks as a list: ✅ passed, ⚠️ passed with a warning, ❌ blocks the start."""
+    """Checks as a list: ✅ passed, ⚠️ passed with a warning, ❌ blocks the start; a check's command below it as
+    code (e.g. the `vllm serve` line that serves the next iteration's adapters)."""
     lines = ["**Pre-flight checks**"]
     for check in checks:
         mark = "❌" if not check.ok else "⚠️" if check.warning else "✅"
         lines.append(f"- {mark} **{check.name}**: {md_escape(check.message)}")
+        if check.command:
+            lines.append(code_block(check.command))
     return "\n".join(lines)
+
+
+def code_block(text: str) -> str:
+    """`text` as a fenced code block inside a list item, its fence longer than any run of backticks in it (a path
+    cannot close it early).
+
+    >>> code_block("vllm serve /m")
+    '\\n  ```\\n  vllm serve /m\\n  ```'
+    """
+    fence = "`" * max(3, 1 + max((len(run) for run in re.findall(r"`+", text)), default=0))
+    return f"\n  {fence}\n  {text}\n  {fence}"
 
 
 def iterate_preview(studio, run_name: str | None, n_value) -> tuple[str, str, str]:

@@ -5,6 +5,7 @@
 - `preflight`: the checks made before an iteration starts.
 - `progress`: stage, percent, elapsed time and ETA of a job row.
 - `commands`: the `python -m selflengthen ...` command lines of long work, and how they are shown.
+- `serving`: the `vllm serve` command that serves both roles' LoRA adapters on one base, or why none can.
 
 The dashboard's worker that launches these commands is the app's (`ui.worker`), not the library's.
 May import: `selflengthen.stages`, `selflengthen.runs`, `selflengthen.config`, `selflengthen.errors`,

@@ -13,7 +13,10 @@ from pathlib import Path
 from typing import NamedTuple
 
 from selflengthen.backends.models import check_model
+from selflengthen.config import BackendConfig
 from selflengthen.errors import SelfLengthenError
+from selflengthen.jobs.commands import shown
+from selflengthen.jobs.serving import ServingError, serving_command, uses_adapters
 from selflengthen.shapes import Run, Store
 from selflengthen.stages.pipeline import STEPS, iteration_config, planned_iteration
 
@@ -23,17 +26,20 @@ DISK_FAIL_BYTES = 100 * MB
 
 
 class Check(NamedTuple):
-    """One pre-flight check: `ok` False blocks the start; `warning` marks an ok worth reading."""
+    """One pre-flight check: `ok` False blocks the start; `warning` marks an ok worth reading; `command`, a command
+    line to run first (shown as code)."""
 
     name: str
     ok: bool
     message: str
     warning: bool = False
+    command: str = ""
 
 
 def run_preflight(store: Store, run: Run, db_path: str | Path, busy_reason: str | None,
                   n_instructions: int | None = None) -> list[Check]:
-    """Every check before `iterate`: plan, config, both models, seed pool, no live job, disk space."""
+    """Every check before `iterate`: plan, config, both models (and, on a server, how to serve them), seed pool,
+    no live job, disk space."""
     plan = planned_iteration(store, run)
     checks = [iteration_check(plan)]
     try:
@@ -43,8 +49,10 @@ def run_preflight(store: Store, run: Run, db_path: str | Path, busy_reason: str 
         backend = config.backend.name
     except SelfLengthenError as e:
         checks.append(Check("config", False, str(e)))
-        backend = run["backend"]
+        config, backend = None, run["backend"]
     checks += [model_check(f"{role} model", plan[role], backend) for role in ("generator", "extender")]
+    serving = serving_check(store, run, plan, config.backend) if config else None
+    checks += [serving] if serving else []
     checks.append(pool_check(store, run))
     checks.append(Check("jobs", busy_reason is None, busy_reason or "no job is running"))
     checks.append(disk_check(Path(db_path).parent))
@@ -80,6 +88,25 @@ def model_check(name: str, model: str, backend: str) -> Check:
         return Check(name, True, f"{model} is a hub id that is not in the local cache and the hub is offline "
                                  "(HF_HUB_OFFLINE): loading it will fail", True)
     return Check(name, True, f"{model} (hub id, downloaded on first use)")
+
+
+def serving_check(store: Store, run: Run, plan: dict, backend: BackendConfig) -> Check | None:
+    """On the openai backend with per-role served names or trained adapters: the `vllm serve` command that serves
+    the base and both roles' adapters from one server, or a warning saying why none can. None: nothing to say."""
+    if backend.name != "openai":
+        return None
+    named = bool(backend.served_generator or backend.served_extender)
+    if not named and not uses_adapters(store, run, plan):
+        return None
+    try:
+        command = shown(serving_command(store, run, plan, backend))
+    except ServingError as e:
+        return Check("serving", True, f"no single vllm command serves both roles: {e}", True)
+    where = "each server" if isinstance(backend.base_url, (list, tuple)) and len(backend.base_url) > 1 else "the server"
+    if plan["new"]:
+        return Check("serving", True, f"iteration {plan['idx']} uses the adapters trained in iteration "
+                                      f"{plan['idx'] - 1}: restart {where} with them", True, command)
+    return Check("serving", True, f"{where} must serve both roles under their names", False, command)
 
 
 def pool_check(store: Store, run: Run) -> Check:

@@ -7,11 +7,14 @@ resumable, so running the iteration again after a crash does only the missing wo
 
 from __future__ import annotations
 
+import json
+
+from dataclasses import replace
 from pathlib import Path
 from typing import Callable
 
 from selflengthen.backends import Backend, create_backend
-from selflengthen.config import RunConfig, merge
+from selflengthen.config import BackendConfig, RunConfig, merge
 from selflengthen.errors import InputError
 from selflengthen.shapes import Iteration, Run, Store
 from selflengthen.stages.augment import run_augment
@@ -40,25 +43,51 @@ def parse_steps(text: str | None) -> list[str]:
     return [s for s in STEPS if s in names]
 
 
+def served_name(role: str, model: str, backend: BackendConfig) -> str:
+    """The model name a role's requests carry to an OpenAI-compatible server: `served_<role>` (the role's LoRA
+    module when both roles are adapters of one served base), else `served_model`, else the model itself.
+    The augmenter writes with the run's base model, so it has no name of its own.
+
+    >>> b = BackendConfig(name="openai", served_model="base", served_extender="extender")
+    >>> [served_name(r, "/ck/m", b) for r in ("augmenter", "generator", "extender")]
+    ['base', 'base', 'extender']
+    >>> served_name("generator", "/ck/m", BackendConfig(name="openai"))
+    '/ck/m'
+    """
+    own = {"generator": backend.served_generator, "extender": backend.served_extender}.get(role)
+    return own or backend.served_model or model
+
+
 def default_backend_factory(role: str, model: str, config: RunConfig) -> Backend:
-    return create_backend(config.backend.name, model, config.backend)
+    backend = config.backend
+    if backend.name == "openai":
+        backend = replace(backend, served_model=served_name(role, model, backend))
+    return create_backend(backend.name, model, backend)
 
 
 class Backends:
-    """Generator and extender, created on first use; one instance when both use the same model."""
+    """Generator and extender, created on first use; one instance when both use the same model (and, on a
+    server, the same served name: in iteration 0 both roles may be the base, served under two names)."""
 
     def __init__(self, run: Run, iteration: Iteration, config: RunConfig, factory: BackendFactory):
         # New instructions come from the run's base generator: a checkpoint fine-tuned on long answers
         # is a worse instruction writer and judge, and the pool should not drift with it.
         self.models = {"augmenter": run["generator_model"], "generator": iteration["generator_checkpoint"],
                        "extender": iteration["extender_checkpoint"]}
-        self.config, self.factory, self._made = config, factory, {}
+        self.config, self.factory, self._made, self._used = config, factory, {}, {}
 
     def get(self, role: str) -> Backend:
         model = self.models[role]
-        if model not in self._made:
-            self._made[model] = self.factory(role, model, self.config)
-        return self._made[model]
+        backend = self.config.backend
+        key = (model, served_name(role, model, backend) if backend.name == "openai" else None)
+        if key not in self._made:
+            self._made[key] = self.factory(role, model, self.config)
+        self._used[role] = key
+        return self._made[key]
+
+    def describe(self) -> dict[str, dict]:
+        """{role: its backend's describe()} for the roles used so far (the served name included, on a server)."""
+        return {role: self._made[key].describe() for role, key in self._used.items()}
 
     def close(self) -> None:
         for backend in self._made.values():
@@ -127,6 +156,8 @@ def run_iteration(store: Store, run: Run, iteration: Iteration, steps: list[str]
             store.mark_step_done(iteration["id"], step)
             reporter.log(f"step {step} done")
     finally:
+        if backends.describe():  # which model (and, on a server, which served name) each role used
+            reporter.log(f"backends: {json.dumps(backends.describe(), sort_keys=True)}")
         backends.close()
         # Whatever happened, the stored work stands: the iteration is ready for review or can be resumed.
         done = store.iteration_by_id(iteration["id"])["steps_done"]
