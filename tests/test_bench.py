@@ -86,3 +86,15 @@ def test_final_demo_compares_base_generator_and_final(demo_model_dir):
             scores = figures["evaluations"][f"{bench}/{model}"]
             assert scores["items"] == 3 and 0 <= scores["longen"] <= 1, (bench, model)
     assert summary.startswith("final set ")
+
+
+@pytest.mark.slow
+def test_serving_measures_slot_utilisation_on_a_simulated_engine():
+    figures, summary = run_bench("serving.py", "--instructions", 4, "--slots", 4, "--servers", 1, "--drivers", "batch",
+                                 "--seconds-per-token", 0.00005)
+    (config,) = figures["configs"]
+    assert (config["driver"], config["servers"]) == ("batch", 1) and config["wall_s"] > 0
+    assert 0 < config["slot_utilisation"] <= 1 and config["tokens_per_s"] > 0
+    assert config["requests"] == sum(config["requests_by_kind"].values()) > 0
+    assert config["peak_in_flight"] == [4] and config["iteration"]["samples"] > 0
+    assert summary.startswith("serving 4 instructions on 4-slot engines: batch x1: ")
