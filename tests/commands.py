@@ -19,6 +19,13 @@ def cli(*args, check=False, timeout=300):
     return result
 
 
+def start(*args) -> subprocess.Popen:
+    """The command running in the background (to kill it at a chosen moment)."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1"}
+    return subprocess.Popen([sys.executable, "-m", "selflengthen", *map(str, args)], cwd=ROOT, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
 def dump(db) -> list[str]:
     """Everything in the database, for before/after comparisons."""
     if not db.exists():

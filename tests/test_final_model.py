@@ -4,17 +4,14 @@ and kill -9 during finalize and during train --final, then the same command agai
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
 import subprocess
-import sys
 from contextlib import closing
 
 import pytest
 
-from commands import cli
+from commands import cli, start
 from curated import make_store_with_accepted_samples
-from paths import ROOT
 from servers import kill_when
 
 pytestmark = pytest.mark.slow  # real models, training subprocesses, kill -9
@@ -29,12 +26,6 @@ def demo_run(tmp_path, demo_model_dir):
     store.close()
     (tmp_path / "train.json").write_text(json.dumps(TRAIN))
     return tmp_path / "final.db", tmp_path
-
-
-def start(*args) -> subprocess.Popen:
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1"}
-    return subprocess.Popen([sys.executable, "-m", "selflengthen", *map(str, args)], cwd=ROOT, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
 def final_rows(db) -> list[tuple]:
