@@ -95,6 +95,20 @@ def test_a_live_job_blocks_the_start(studio):
     assert blocking(run_preflight(studio.store, run, studio.db_path, studio.worker.busy_reason())) == []
 
 
+def test_a_streaming_job_shows_each_servers_figures(studio):
+    run = studio.store.get_run("r")
+    iteration = studio.store.latest_iteration(run["id"])
+    job = studio.store.start_job("iterate", run_id=run["id"], iteration_id=iteration["id"])
+    studio.store.update_job(job, stage="expand", done=3, total=8, metrics={"endpoints": [
+        {"url": "http://a:8000/v1", "in_flight": 4, "done": 20, "failed": 0, "up": True},
+        {"url": "http://b:8001/v1", "in_flight": 0, "done": 7, "failed": 2, "up": False}]})
+    text, _ = iterate_progress(studio, "r")
+    assert "server http://a:8000/v1: up · 4 in flight · 20 done · 0 failed" in plain(text)
+    assert "server http://b:8001/v1: DOWN · 0 in flight · 7 done · 2 failed" in plain(text)
+    studio.store.finish_job(job, "done")
+    assert "server http" not in plain(iterate_progress(studio, "r")[0])
+
+
 def test_the_preview_after_training_plans_the_next_iteration_without_creating_it(studio, tmp_path):
     store, run = studio.store, studio.store.get_run("r")
     first = store.latest_iteration(run["id"])

@@ -20,7 +20,7 @@ from selflengthen.runs.status import iteration_status
 from selflengthen.shapes import Job
 from selflengthen.stages.pipeline import iteration_config, planned_iteration
 from ui.common import md_escape, optional_whole
-from ui.jobs import JOB_COLUMNS, job_line, job_rows
+from ui.jobs import JOB_COLUMNS, endpoint_lines, job_line, job_rows
 
 POLL_SECONDS = 1.5
 LOG_LINES = 60
@@ -143,6 +143,8 @@ def iterate_progress(studio, run_name: str | None) -> tuple[str, str]:
     text = md_escape(job_line(job))
     if job["iteration_id"] is not None:
         text += "\n\n" + md_escape(iteration_line(iteration_status(store, store.iteration_by_id(job["iteration_id"]))))
+    if job["status"] == "running":
+        text += "".join("\n\n" + md_escape(line) for line in endpoint_lines(job))
     log = "\n".join(job["log"].splitlines()[-LOG_LINES:])
     if relation == "during" and not chain["running"] and chain["output"]:
         log += "\n--- command output ---\n" + chain["output"]

@@ -9,6 +9,7 @@ import json
 from datetime import datetime
 
 from selflengthen.jobs.progress import job_progress
+from selflengthen.runs.status import live_endpoints
 from selflengthen.shapes import Job, Store
 from ui.common import md_escape
 
@@ -105,6 +106,17 @@ def _joined(parts: list[str], job: Job, eta: float | None) -> str:
     if job["error"]:
         parts.append(f"error: {job['error']}")
     return " · ".join(parts)
+
+
+def endpoint_lines(job: Job) -> list[str]:
+    """One line per server a job streams to, as its stage last reported them.
+
+    >>> endpoint_lines({"metrics": '{"endpoints": [{"url": "http://a/v1", "in_flight": 3, "done": 9, "failed": 1, '
+    ...                            '"up": false}]}'})
+    ['server http://a/v1: DOWN · 3 in flight · 9 done · 1 failed']
+    """
+    return [f"server {e['url']}: {'up' if e['up'] else 'DOWN'} · {e['in_flight']} in flight · {e['done']} done · "
+            f"{e['failed']} failed" for e in live_endpoints([job])]
 
 
 def last_log_line(job: Job) -> str | None:
