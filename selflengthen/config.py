@@ -144,6 +144,8 @@ class ExpandConfig:
     growth: float = _f(1.2, "A sample passes when final words >= growth x initial words (mode attempts: more than).",
                        min=1.0)
     max_retries: int = _f(20, "Mode rounds: retries of a round whose output fails a gate or is not longer.", min=0)
+    retry_cut_off: bool = _f(False, "Mode rounds: retry a round whose output hit the token limit too (false: the "
+                             "sample ends with the rounds it kept; a text past the limit is cut off on every retry).")
     redo: int = _f(20, "Mode attempts: whole expansions tried before the sample is given up.", min=1)
     per_response: int = _f(1, "Expansions of each initial response, each its own sample (the reference: 2).",
                            min=1, max=8)
@@ -332,7 +334,7 @@ _DEMO = {
     "sampling": {"temperature": 0.8, "top_p": 0.95, "top_k": 0, "repetition_penalty": 1.0},
     "augment": {"n_instructions": 16, "max_attempts_per_instruction": 8, "max_new_tokens": 64},
     "generate": {"max_retries": 3, "max_new_tokens": 384},
-    "expand": {"rounds": 1, "max_retries": 2, "max_new_tokens": 512},
+    "expand": {"rounds": 1, "max_retries": 2, "max_new_tokens": 512, "retry_cut_off": True},
     "backend": {"batch_size": 32},
 }
 # The reference implementation, step for step (README, "Method fidelity"): its sampling and stop strings, its

@@ -117,3 +117,29 @@ def test_a_cancel_stops_the_drive_and_keeps_what_finished():
     with pytest.raises(Stop):
         drive((task(i) for i in range(50)), backend, GenerationParams(), done.append, check=check)
     assert 3 <= len(done) < 50
+
+
+@pytest.mark.parametrize("retry_cut_off, attempts", [(False, 1), (True, 3)])
+def test_a_round_cut_off_at_the_token_limit_is_retried_only_when_asked(tmp_path, retry_cut_off, attempts):
+    """A text past the token limit is cut off on every retry: by default its sample ends at the first cut-off."""
+    from scripted import make_responder
+
+    respond = make_responder()
+
+    def reply(prompt: Prompt):
+        text = respond(prompt)
+        if prompt.messages[-1]["content"].startswith("A writer answered the request below") and not prompt.prefill:
+            return Completion(text=text, finish_reason="length")  # stage 1 hits the token limit
+        return text
+
+    store = Store(tmp_path / "c.db")
+    config = preset_config("default", {"augment": {"n_instructions": 2},
+                                       "expand": {"retry_cut_off": retry_cut_off, "max_retries": 2}})
+    run = store.create_run("r", "m", "m", "transformers", "default", config.to_dict(),
+                           [{"text": "Write about the sea.", "language": "en"}])
+    backend = ScriptedBackend(responder=reply)
+    run_iteration(store, run, store.latest_iteration(run["id"]), list(STEPS), factory=lambda *a: backend)
+    samples = store.iteration_samples(store.latest_iteration(run["id"])["id"])
+    assert samples and all(s["expand_attempts"] == attempts and s["status"] == "failed_expansion" for s in samples)
+    assert all(s["reject_reason"] == "expand/stage1_not_truncated" for s in samples)
+    store.close()

@@ -1,6 +1,7 @@
 """What happens after one expansion step of a sample, by `expand.mode`:
 
-- `rounds`: a failed round is retried (up to `max_retries`); a passed one is kept and, while rounds remain,
+- `rounds`: a failed round is retried (up to `max_retries`; one cut off at the token limit only with
+  `retry_cut_off`); a passed one is kept and, while rounds remain,
   the next round expands its result. After the last round, or a round out of retries, the sample passes when
   final words >= growth x initial words.
 - `attempts` (the reference): one expansion is `rounds` attempts, each expanding the current text; a failed
@@ -89,7 +90,9 @@ def _settle_round(work: Work, result, gates: list[GateResult], cfg):
     sample["expand_attempts"] += 1
     if failure is not None:
         _reject(sample, work, failure)
-        if work.attempts <= cfg.max_retries:
+        # A text whose expansion no longer fits the token limit is cut off again on every retry: end it here.
+        doomed = failure.gate.endswith("not_truncated") and not cfg.retry_cut_off
+        if work.attempts <= cfg.max_retries and not doomed:
             return work, sample, None
     round_row = _round_row(work, result, gates, failure is None, work.attempts)
     if failure is None:
