@@ -103,7 +103,9 @@ def _stream(store: Store, queue: list[Work], backend, config, iteration: Iterati
                                                                                for r in rounds])
 
     with Stored(save, reporter, finished=lambda step: step[2], error=lambda step: step[3]) as stored:
-        drive(map(task, queue), backend, sampling_params(config, config.expand.max_new_tokens, None),
+        # Longest texts first: their chains of steps take longest, so they start before the short ones fill the slots.
+        longest_first = sorted(queue, key=lambda work: -len(work.text))
+        drive(map(task, longest_first), backend, sampling_params(config, config.expand.max_new_tokens, None),
               lambda _: None, check=lambda: stored.tick(backend))
     log_backend_errors(reporter, "expand", stored.errors)
 
