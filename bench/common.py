@@ -79,3 +79,14 @@ def report(result: dict, summary: str) -> dict:
     print(json.dumps(result), flush=True)
     print(summary, flush=True)
     return result
+
+
+def cli(*args) -> str:
+    """`python -m selflengthen ARGS` in this checkout; its stdout, or exit with the command's stderr tail."""
+    import subprocess
+
+    args = [str(a) for a in args]
+    out = subprocess.run([sys.executable, "-m", "selflengthen", *args], cwd=ROOT, capture_output=True, text=True)
+    if out.returncode != 0:
+        sys.exit(f"failed: {' '.join(args)}\n{out.stderr[-3000:]}")
+    return out.stdout

@@ -18,13 +18,11 @@ import argparse
 import json
 import re
 import sqlite3
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-from common import ROOT, machine
+from common import ROOT, cli, machine
 
 from selflengthen.demo import corpus
 
@@ -80,13 +78,6 @@ def kept_in_order(source: str, target: str) -> tuple[int, int]:
         if position >= 0:
             found, at = found + 1, position + len(sentence)
     return found, len(parts)
-
-
-def cli(*args: str) -> str:
-    out = subprocess.run([sys.executable, "-m", "selflengthen", *args], cwd=ROOT, capture_output=True, text=True)
-    if out.returncode != 0:
-        sys.exit(f"failed: {' '.join(args)}\n{out.stderr[-3000:]}")
-    return out.stdout
 
 
 def samples(db: Path) -> list[dict]:

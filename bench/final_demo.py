@@ -18,13 +18,11 @@ from __future__ import annotations
 import argparse
 import json
 import random
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-from common import ROOT, machine
+from common import ROOT, cli, machine
 
 from selflengthen.demo.corpus import make_instruction
 from selflengthen.finalize.constraints import ConstraintSpec, make_constraint
@@ -33,14 +31,6 @@ from selflengthen.finalize.insert import insert_template
 SEEDS = ROOT / "selflengthen" / "data" / "demo_seeds.jsonl"
 TARGETS = (60, 300)  # words the demo model can write (its iteration-2 expansions reach ~150-250)
 MAX_NEW_TOKENS = 512  # ~390 words of the demo tokenizer: room above the longest target
-
-
-def cli(*args: str) -> str:
-    out = subprocess.run([sys.executable, "-m", "selflengthen", *map(str, args)], cwd=ROOT, capture_output=True,
-                         text=True)
-    if out.returncode != 0:
-        sys.exit(f"failed: {' '.join(map(str, args))}\n{out.stderr[-3000:]}")
-    return out.stdout
 
 
 def demo_benchmark(path: Path, n: int, seed: int = 4242) -> Path:

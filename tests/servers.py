@@ -15,6 +15,16 @@ import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
+def send_json(handler: BaseHTTPRequestHandler, status: int, payload) -> None:
+    """Answer a request with `payload` as JSON (a local stand-in server's reply)."""
+    data = json.dumps(payload).encode()
+    handler.send_response(status)
+    handler.send_header("Content-Type", "application/json")
+    handler.send_header("Content-Length", str(len(data)))
+    handler.end_headers()
+    handler.wfile.write(data)
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -101,12 +111,7 @@ class StubOpenAIServer:
                 status, reply = (500, {"error": {"message": "cannot answer this"}}) if server.refuse(message) else (
                     200, {"choices": [{"message": {"role": "assistant", "content": f"{server.name}: {message}"},
                                        "finish_reason": "stop"}], "usage": {"completion_tokens": 2}})
-                data = json.dumps(reply).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+                send_json(self, status, reply)
 
             def log_message(self, *args):
                 pass

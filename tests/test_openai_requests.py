@@ -13,7 +13,7 @@ import pytest
 from selflengthen.backends import GenerationParams, Prompt, create_backend
 from selflengthen.config import BackendConfig
 from selflengthen.errors import BackendError
-from servers import free_port
+from servers import free_port, send_json
 
 GREEDY = GenerationParams(max_new_tokens=12, temperature=0, repetition_penalty=3.0)
 PROMPTS = [Prompt.user("hi")]
@@ -45,12 +45,7 @@ class ScriptedServer:
                 server.requests.append((self.path, dict(self.headers), body))
                 status, reply = server.script[min(len(server.requests), len(server.script)) - 1]
                 time.sleep(server.delay)
-                data = json.dumps(reply).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+                send_json(self, status, reply)
 
             def log_message(self, *args):
                 pass

@@ -12,6 +12,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from scripted import make_responder
+from servers import send_json
 from selflengthen.backends.base import Prompt
 from selflengthen.config import preset_config
 from selflengthen.jobs.preflight import run_preflight
@@ -52,12 +53,7 @@ class RecordingServer:
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self):
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                data = json.dumps(server.answer(self.path, body)).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+                send_json(self, 200, server.answer(self.path, body))
 
             def log_message(self, *args):
                 pass
