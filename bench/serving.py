@@ -14,10 +14,10 @@ client that spends its time computing cannot keep slots full) and the iteration'
 summary. A configuration this checkout cannot run (a list of base URLs, a driver the config refuses, a failing
 iterate) is reported as null with a note, not a crash.
 
-Measured (2 CPU cores, K 64, 0.2 ms/token, 200 instructions): batch 108 s (12% of slots busy), stream 86 s (17%);
-two servers change nothing. The expand stage's tail sets the wall time: a sample whose text outgrew the 8192-token
-limit retries its truncated round up to expand.max_retries times, one request after another. With
---max-new-tokens 65536 (nothing truncated): batch 81 s (11%), stream 28 s (32%).
+Measured (2 CPU cores, K 64, 2 ms/token, 600 instructions -> 1,200 samples; README has the table): the stream
+driver 257 s with 93 % of slots busy on one server, 136 s (89 %) on two: 1.92x the tokens/s. At 0.2 ms/token the
+client's own CPU (gates, storing, HTTP) becomes the limit on 2 cores, and with 200 instructions the last samples'
+chains of dependent requests are a large share of the wall time.
 """
 
 from __future__ import annotations

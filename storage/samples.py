@@ -112,6 +112,11 @@ class SamplesMixin:
         row = self.one("SELECT * FROM samples WHERE id = ?", [sample_id])
         return _sample(row) if row else None
 
+    def sample_at(self, instruction_id: int, slot: int) -> dict | None:
+        """The sample of (instruction, slot): its stored row, id included."""
+        row = self.one("SELECT * FROM samples WHERE instruction_id = ? AND slot = ?", [instruction_id, slot])
+        return _sample(row) if row else None
+
     def sample_slots(self, iteration_id: int) -> set[tuple[int, int]]:
         rows = self.query("SELECT instruction_id, slot FROM samples WHERE iteration_id = ?", [iteration_id])
         return {(r["instruction_id"], r["slot"]) for r in rows}

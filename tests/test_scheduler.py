@@ -61,13 +61,14 @@ class SlowServer(ScriptedBackend):
                 self.in_flight -= 1
 
 
-def run_once(path, backend, driver: str = "stream") -> list[tuple]:
+def run_once(path, backend, driver: str = "stream", one_step_at_a_time: bool = False) -> list[tuple]:
     store = Store(path)
     config = preset_config("demo", {"augment": {"n_instructions": 12}, "backend": {"driver": driver},
                                     "expand": {"rounds": 2, "max_retries": 2}})
     run = store.create_run("r", "m", "m", "openai", "demo", config.to_dict(),
                            [{"text": "Write about the sea.", "language": "en"}])
-    run_iteration(store, run, store.latest_iteration(run["id"]), list(STEPS), factory=lambda *a: backend)
+    for steps in ([[step] for step in STEPS] if one_step_at_a_time else [list(STEPS)]):
+        run_iteration(store, run, store.latest_iteration(run["id"]), steps, factory=lambda *a: backend)
     texts = {i["id"]: i["text"] for i in store.iteration_instructions(store.latest_iteration(run["id"])["id"], None)}
     samples = store.iteration_samples(store.latest_iteration(run["id"])["id"])
     rows = sorted((texts[s["instruction_id"]], s["slot"], s["status"], s["initial_response"], s["initial_attempts"],
@@ -84,6 +85,30 @@ def test_the_same_config_gives_the_same_samples_whatever_the_timing(tmp_path):
     assert {row[2] for row in a} >= {"kept"} and first.most > 1
     order = [p.seed for p in first.history if p.seed is not None]
     assert order != [p.seed for p in second.history if p.seed is not None] or len(order) < 3  # answered differently
+
+
+def test_answers_flow_on_into_their_expansions_with_the_same_samples_as_separate_steps(tmp_path):
+    """With every step in one iterate, a sample's expansion starts as soon as its answer passed, while other
+    answers are still being asked -- and the stored samples are those of generate and expand run apart."""
+    fused, apart = SlowServer(), SlowServer()
+    assert run_once(tmp_path / "f.db", fused) == run_once(tmp_path / "s.db", apart, one_step_at_a_time=True)
+    kinds, kinds_apart = request_kinds(fused.history), request_kinds(apart.history)
+    assert kinds.index("expand") < last(kinds, "answer")  # no barrier: expanding began before the last answer
+    assert kinds_apart.index("expand") > last(kinds_apart, "answer")  # separate steps: every answer first
+
+
+def request_kinds(prompts: list[Prompt]) -> list[str]:
+    def kind(content: str) -> str:
+        if content.startswith("A writer answered the request below"):
+            return "expand"
+        if "Write one new instruction" in content or content.startswith("Here is an instruction"):
+            return "augment"
+        return "answer"
+    return [kind(p.messages[-1]["content"]) for p in prompts]
+
+
+def last(kinds: list[str], kind: str) -> int:
+    return max(i for i, k in enumerate(kinds) if k == kind)
 
 
 def test_requests_stay_within_the_concurrency_and_never_wait_for_a_batch():

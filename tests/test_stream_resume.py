@@ -1,6 +1,7 @@
 """kill -9 in the middle of a streaming expand, then `iterate` again: the run ends with exactly the samples and
-expansion rounds of an uninterrupted run (a real CLI process, a real SQLite file, the simulated serving engine
-of bench/simserver.py as the server)."""
+expansion rounds of an uninterrupted run; and kill -9 of one of two servers mid-iterate: the run finishes on the
+other with the same samples (a real CLI process, a real SQLite file, the simulated serving engine of
+bench/simserver.py as the servers)."""
 
 from __future__ import annotations
 
@@ -18,8 +19,8 @@ from servers import free_port, kill_when, wait_until_up
 pytestmark = pytest.mark.slow  # subprocesses, a server, kill -9
 
 
-@pytest.fixture
-def engine():
+def start_engine() -> tuple:
+    """A simulated serving engine in its own process: (the process, its base URL)."""
     import subprocess
 
     port = free_port()
@@ -27,12 +28,18 @@ def engine():
                                "--slots", "6", "--seconds-per-token", "0.0004"],
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     wait_until_up(f"http://127.0.0.1:{port}/v1/models", server, "the simulated engine")
-    yield f"http://127.0.0.1:{port}/v1"
+    return server, f"http://127.0.0.1:{port}/v1"
+
+
+@pytest.fixture
+def engine():
+    server, url = start_engine()
+    yield url
     server.kill()
     server.wait()
 
 
-def make_run(folder, db, url: str) -> None:
+def make_run(folder, db, url: str | list[str]) -> None:
     from selflengthen.demo.model import build_tokenizer
 
     tokenizer = folder / "tokenizer"
@@ -72,3 +79,41 @@ def test_kill_9_mid_streaming_expand_then_again_equals_an_uninterrupted_run(engi
     cli("iterate", "--db", killed, "--name", "r", "--quiet", check=True)
     assert rows(killed, SAMPLES) == rows(clean, SAMPLES) and len(rows(clean, SAMPLES)) > 10
     assert rows(killed, ROUNDS) == rows(clean, ROUNDS)
+
+
+def engine_stats(url: str) -> dict:
+    import urllib.request
+
+    with urllib.request.urlopen(url.removesuffix("/v1") + "/stats", timeout=5) as response:
+        return json.load(response)
+
+
+def test_kill_9_of_one_of_two_servers_mid_iterate_finishes_on_the_other_and_loses_nothing(engine, tmp_path):
+    clean, two = tmp_path / "clean.db", tmp_path / "two.db"
+    make_run(tmp_path, clean, engine)
+    cli("iterate", "--db", clean, "--name", "r", "--quiet", check=True)
+    doomed, doomed_url = start_engine()
+    try:
+        make_run(tmp_path, two, [doomed_url, engine])
+        process = start("iterate", "--db", two, "--name", "r", "--quiet")
+        at_kill: dict = {}
+
+        def mid_run() -> bool:
+            if rows(two, "SELECT COUNT(*) FROM expansion_rounds")[0][0] < 4:
+                return False
+            at_kill.update(doomed=engine_stats(doomed_url)["requests"], survivor=engine_stats(engine)["requests"],
+                           running=process.poll() is None)
+            return True
+
+        assert kill_when(doomed, mid_run)
+        assert process.wait(timeout=300) == 0
+    finally:
+        doomed.kill()
+        doomed.wait()
+    assert at_kill["running"] and at_kill["doomed"] > 0  # both servers had answered when one died mid-run
+    assert engine_stats(engine)["requests"] > at_kill["survivor"]  # the rest went to the survivor
+    assert rows(two, "SELECT status FROM iterations")[0][0] == "review"
+    assert rows(two, SAMPLES) == rows(clean, SAMPLES) and len(rows(clean, SAMPLES)) > 10
+    assert rows(two, ROUNDS) == rows(clean, ROUNDS)
+    assert rows(two, "SELECT COUNT(*) FROM samples WHERE reject_reason LIKE '%backend%'")[0][0] == 0
+    assert rows(two, "SELECT COUNT(*) FROM instructions WHERE reject_reason = 'backend'")[0][0] == 0

@@ -82,6 +82,10 @@ class Backend(ABC):
         """Requests a scheduler keeps in flight on a streaming backend."""
         return 1
 
+    def shares_endpoints(self, other: "Backend") -> bool:
+        """Whether `other` sends its requests to the same servers and slots (a scheduler counts them once)."""
+        return other is self
+
     def stats(self) -> list[dict]:
         """Per-endpoint figures of a served backend ({"url", "in_flight", "done", "failed", "up"}); [] otherwise."""
         return []

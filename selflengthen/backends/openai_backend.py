@@ -171,6 +171,15 @@ class OpenAIBackend(Backend):
             wait = retry_after(response)
         raise RetriesExhausted(f"{url} failed after {attempts} attempt(s): {last_error}")
 
+    def share_endpoints(self, other: Backend) -> None:
+        """Send requests through `other`'s servers and slot counts when both name the same servers (two served
+        names of one base, e.g. generator and extender as LoRA modules): one server's slots are counted once."""
+        if isinstance(other, OpenAIBackend) and other.config.base_url == self.config.base_url:
+            self.pool = other.pool
+
+    def shares_endpoints(self, other: Backend) -> bool:
+        return other is self or getattr(other, "pool", None) is self.pool
+
     def close(self) -> None:
         self.client.close()
 

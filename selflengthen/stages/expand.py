@@ -83,31 +83,42 @@ def _stream(store: Store, queue: list[Work], backend, config, iteration: Iterati
     """The streaming driver: each sample runs its steps back to back (stage 1, stage 2, the next round or
     attempt) without waiting for any other sample; each step is stored as it ends. Seeds come from the sample
     (instruction, slot), the step (round or attempt, try) and the stage, never from timing."""
-    def task(work: Work | None):
-        while work is not None:
-            key = (config.seed, iteration["idx"], "expand", work.sample["instruction_id"], work.sample["slot"],
-                   work.round, work.attempts)
-            _judge_stage1(work, (yield Request(replace(_stage1_prompt(work, config), seed=derive_seed(*key, 1)))),
-                          config)
-            result = None
-            if work.error is None and first_failure(work.stage1_gates) is None:
-                prefill, prompt = _stage2_prompt(work, config)
-                result = _judge_stage2(work, prefill, (yield Request(replace(prompt, seed=derive_seed(*key, 2)))),
-                                       config)
-            samples, rounds, again, finished = _settle_batch([work], {id(work): result} if result else {}, config)
-            stored.add((samples, rounds, finished, work.error))
-            work = again[0] if again else None
-
-    def save(steps: list[tuple]) -> None:
-        store.save_expansion([s for samples, *_ in steps for s in samples], [r for _, rounds, *_ in steps
-                                                                               for r in rounds])
-
-    with Stored(save, reporter, finished=lambda step: step[2], error=lambda step: step[3]) as stored:
+    with stored_steps(store, reporter) as stored:
         # Longest texts first: their chains of steps take longest, so they start before the short ones fill the slots.
         longest_first = sorted(queue, key=lambda work: -len(work.text))
-        drive(map(task, longest_first), backend, sampling_params(config, config.expand.max_new_tokens, None),
-              lambda _: None, check=lambda: stored.tick(backend))
+        drive((expansion_task(work, config, iteration, stored) for work in longest_first), backend,
+              sampling_params(config, config.expand.max_new_tokens, None), lambda _: None,
+              check=lambda: stored.tick(backend))
     log_backend_errors(reporter, "expand", stored.errors)
+
+
+def expansion_task(work: Work | None, config, iteration: Iteration, stored: Stored, backend=None):
+    """A sample's expansion as a scheduler task: its requests (to `backend`, or the drive's), each step stored
+    through `stored` (see `stored_steps`) as it ends."""
+    params = None if backend is None else sampling_params(config, config.expand.max_new_tokens, None)
+    while work is not None:
+        key = (config.seed, iteration["idx"], "expand", work.sample["instruction_id"], work.sample["slot"],
+               work.round, work.attempts)
+        prompt = replace(_stage1_prompt(work, config), seed=derive_seed(*key, 1))
+        _judge_stage1(work, (yield Request(prompt, params, backend)), config)
+        result = None
+        if work.error is None and first_failure(work.stage1_gates) is None:
+            prefill, prompt = _stage2_prompt(work, config)
+            out = yield Request(replace(prompt, seed=derive_seed(*key, 2)), params, backend)
+            result = _judge_stage2(work, prefill, out, config)
+        samples, rounds, again, finished = _settle_batch([work], {id(work): result} if result else {}, config)
+        stored.add((samples, rounds, finished, work.error))
+        work = again[0] if again else None
+
+
+def stored_steps(store: Store, reporter: Reporter) -> Stored:
+    """Where `expansion_task` stores its steps: sample and round rows in small transactions; the reporter advances
+    by the samples whose expansion ended."""
+    def save(steps: list[tuple]) -> None:
+        store.save_expansion([s for samples, *_ in steps for s in samples],
+                             [r for _, rounds, *_ in steps for r in rounds])
+
+    return Stored(save, reporter, finished=lambda step: step[2], error=lambda step: step[3])
 
 
 def expansion_pending(store: Store, iteration: Iteration) -> list[dict]:

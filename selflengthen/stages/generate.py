@@ -19,7 +19,9 @@ from selflengthen.shapes import Iteration, Run, Store
 from selflengthen.stages.common import (backend_gate, count_rejection, derive_seed, gate_rules, log_backend_errors,
                                         sampling_params, wave_size)
 from selflengthen.stages.reporter import Reporter
-from selflengthen.stages.scheduler import Request, Stored, drive, streams
+from selflengthen.stages.expand import expansion_task, stored_steps
+from selflengthen.stages.expansion import resumed_work
+from selflengthen.stages.scheduler import Request, Stored, TaskQueue, drive, streams
 
 BACKEND_FAILURE = "generate/backend"  # the reject reason of a request the backend gave up on
 
@@ -32,7 +34,10 @@ class _Item:
     rejections: dict = field(default_factory=dict)
 
 
-def run_generate(store: Store, run: Run, iteration: Iteration, backend, config, reporter: Reporter) -> None:
+def run_generate(store: Store, run: Run, iteration: Iteration, backend, config, reporter: Reporter,
+                 extender=None) -> None:
+    """Answer every (instruction, slot) not stored yet. With `extender` (streaming only, see `fuses`), each
+    answer that passes its gates goes straight on to its expansion in the same drive."""
     n = config.generate.responses_per_instruction
     instructions = [i for i in store.iteration_instructions(iteration["id"])
                     if config.augment.answer_seeds or i["source"] != "seed"]
@@ -41,9 +46,11 @@ def run_generate(store: Store, run: Run, iteration: Iteration, backend, config, 
     stored = store.sample_slots(iteration["id"]) - set(unanswered)
     queue = [_Item(ins, slot, rejections=dict(unanswered.get((ins["id"], slot), {})))
              for ins in instructions for slot in range(n) if (ins["id"], slot) not in stored]
-    reporter.stage("generate", total=len(instructions) * n, done=len(instructions) * n - len(queue))
+    fused = extender is not None and streams(backend, config) and streams(extender, config)
+    reporter.stage("generate+expand" if fused else "generate", total=len(instructions) * n,
+                   done=len(instructions) * n - len(queue))
     if streams(backend, config):
-        _stream(store, queue, backend, config, run, iteration, reporter, template)
+        _stream(store, queue, backend, config, run, iteration, reporter, template, extender if fused else None)
         return
     batch_no = len(stored)
     while queue:
@@ -66,9 +73,12 @@ def run_generate(store: Store, run: Run, iteration: Iteration, backend, config, 
         batch_no += len(batch)
 
 
-def _stream(store: Store, queue: list[_Item], backend, config, run, iteration, reporter: Reporter, template) -> None:
+def _stream(store: Store, queue: list[_Item], backend, config, run, iteration, reporter: Reporter, template,
+            extender=None) -> None:
     """The streaming driver: each (instruction, slot) asks again right after a failed gate, never waiting for a
-    batch; its seeds come from the instruction, the slot and the attempt, so timing never changes a sample."""
+    batch; its seeds come from the instruction, the slot and the attempt, so timing never changes a sample.
+    With `extender`, an answer that passed is stored at once and its expansion queued behind the answers still
+    to ask, longest first (the same requests, seeds and stored rows as a separate expand step: no barrier)."""
     def task(item: _Item):
         prompt = build_response_prompt(item.instruction["text"], template=template)
         while True:
@@ -78,10 +88,30 @@ def _stream(store: Store, queue: list[_Item], backend, config, run, iteration, r
             if row is not None:
                 return row
 
-    with Stored(store.save_samples, reporter, error=_backend_error) as stored:
-        drive(map(task, queue), backend, sampling_params(config, config.generate.max_new_tokens, None),
-              stored.add, check=lambda: stored.tick(backend))
+    tasks = TaskQueue(map(task, queue))
+    backends = [backend] + ([extender] if extender is not None else [])
+    limit = sum(b.concurrency for i, b in enumerate(backends) if not any(b.shares_endpoints(a) for a in backends[:i]))
+    with Stored(store.save_samples, reporter, error=_backend_error,
+                finished=lambda row: extender is None or row["status"] != "generated") as stored, \
+            stored_steps(store, reporter) as steps:
+        def done(row: dict | None) -> None:
+            if row is None:  # an expansion ended (its steps are stored by `steps`)
+                return
+            if extender is None or row["status"] != "generated":
+                stored.add(row)
+                return
+            store.save_samples([row])  # now: the expansion's rows refer to the stored sample
+            sample = store.sample_at(row["instruction_id"], row["slot"])
+            work = resumed_work(sample, item_text[row["instruction_id"]], config.expand.mode)
+            # Behind the answers still to ask; the longest texts first (their chains of steps take longest).
+            tasks.put(expansion_task(work, config, iteration, steps, extender), rank=(1, -len(work.text)))
+
+        item_text = {item.instruction["id"]: item.instruction["text"] for item in queue}
+        drive(tasks, backend, sampling_params(config, config.generate.max_new_tokens, None), done,
+              concurrency=limit, check=lambda: stored.tick(*backends))
     log_backend_errors(reporter, "generate", stored.errors)
+    if extender is not None:
+        log_backend_errors(reporter, "expand", steps.errors)
 
 
 def _backend_error(row: dict) -> str | None:

@@ -81,7 +81,11 @@ class Backends:
         backend = self.config.backend
         key = (model, served_name(role, model, backend) if backend.name == "openai" else None)
         if key not in self._made:
-            self._made[key] = self.factory(role, model, self.config)
+            made = self.factory(role, model, self.config)
+            for other in self._made.values():  # two served names of one server: its slots are counted once
+                if hasattr(made, "share_endpoints"):
+                    made.share_endpoints(other)
+            self._made[key] = made
         self._used[role] = key
         return self._made[key]
 
@@ -134,6 +138,21 @@ def iteration_config(iteration: Iteration, n_instructions: int | None) -> RunCon
     return RunConfig.from_dict(data)
 
 
+def fuses(config: RunConfig, steps: list[str]) -> bool:
+    """Whether generate carries each answer straight on to its expansion (on a streaming backend): when both
+    steps run and nothing between them needs every answer first -- no drop of short initial responses, which
+    ranks them all, and one expansion per response (the copies are made from the stored answers).
+
+    >>> from selflengthen.config import preset_config
+    >>> fuses(preset_config("default"), ["generate", "expand"])
+    True
+    >>> fuses(preset_config("paper"), list(STEPS))
+    False
+    """
+    return ("generate" in steps and "expand" in steps and not config.filter.drop_short_initial
+            and config.expand.per_response == 1)
+
+
 def run_iteration(store: Store, run: Run, iteration: Iteration, steps: list[str], reporter: Reporter | None = None,
                   n_instructions: int | None = None, factory: BackendFactory = default_backend_factory) -> dict:
     """Run `steps` of the iteration; returns the refreshed iteration row."""
@@ -147,7 +166,8 @@ def run_iteration(store: Store, run: Run, iteration: Iteration, steps: list[str]
             if step == "augment":
                 run_augment(store, run, iteration, backends.get("augmenter"), config, reporter)
             elif step == "generate":
-                run_generate(store, run, iteration, backends.get("generator"), config, reporter)
+                extender = backends.get("extender") if fuses(config, steps) else None
+                run_generate(store, run, iteration, backends.get("generator"), config, reporter, extender)
             elif step == "expand":
                 run_select(store, iteration, config, reporter)
                 run_expand(store, run, iteration, backends.get("extender"), config, reporter)

@@ -10,6 +10,9 @@ served.
 Results never depend on completion order: each request carries its own seed, derived from the sample and
 the step (never from a counter of arrivals), so a server that answers after any delay gives the same samples.
 
+A request may name its own backend (`Request.backend`): one drive then carries a sample from the generator's
+answer straight on to the extender's steps, with no barrier between the two stages (see `TaskQueue`).
+
 Only a streaming backend (a server: `Backend.streaming`) is driven this way; a local model (transformers,
 vLLM in process) batches waves of prompts itself, and its stages keep their batch loops.
 
@@ -29,6 +32,8 @@ vLLM in process) batches waves of prompts itself, and its stages keep their batc
 
 from __future__ import annotations
 
+import heapq
+import itertools
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
@@ -46,6 +51,37 @@ class Request:
 
     prompt: Prompt
     params: GenerationParams | None = None
+    backend: Backend | None = None  # None: the drive's backend
+
+
+class TaskQueue:
+    """Tasks to drive that may grow while the drive runs: a finished task's `on_done` can `put` the sample's next
+    task (its expansion, once its answer is stored). The lowest `rank` starts first, then the first put.
+
+    >>> queue = TaskQueue(["a"])
+    >>> next(queue), next(queue, None)
+    ('a', None)
+    >>> queue.put("long", rank=(1, -9)); queue.put("short", rank=(1, -2)); queue.put("b")
+    >>> [next(queue) for _ in range(3)]
+    ['b', 'long', 'short']
+    """
+
+    def __init__(self, tasks: Iterable[Task] = ()):
+        self._heap: list = []
+        self._count = itertools.count()
+        for task in tasks:
+            self.put(task)
+
+    def put(self, task: Task, rank: tuple = ()) -> None:
+        heapq.heappush(self._heap, (rank, next(self._count), task))
+
+    def __iter__(self) -> "TaskQueue":
+        return self
+
+    def __next__(self) -> Task:
+        if not self._heap:
+            raise StopIteration  # for now: a later put() gives the drive more
+        return heapq.heappop(self._heap)[2]
 
 
 def streams(backend: Backend, config) -> bool:
@@ -95,7 +131,7 @@ def _advance(task: Task, completion: Completion | None, running: dict, pool, bac
     except StopIteration as end:
         on_done(end.value)
         return
-    running[pool.submit(backend.answer, request.prompt, request.params or params)] = task
+    running[pool.submit((request.backend or backend).answer, request.prompt, request.params or params)] = task
 
 
 class Stored:
@@ -126,9 +162,11 @@ class Stored:
             self.reporter.advance(sum(map(self.finished, items)))
         self._last = time.monotonic()
 
-    def tick(self, backend: Backend) -> None:
-        """Between completions: the endpoints' figures to the job, then the cancel check."""
-        self.reporter.endpoints(backend.stats())
+    def tick(self, *backends: Backend) -> None:
+        """Between completions: the endpoints' figures to the job (each server once, however many backends
+        share it), then the cancel check."""
+        distinct = [b for i, b in enumerate(backends) if not any(b.shares_endpoints(a) for a in backends[:i])]
+        self.reporter.endpoints([row for b in distinct for row in b.stats()])
         self.reporter.check_cancel()
 
     def __enter__(self) -> "Stored":
