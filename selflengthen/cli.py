@@ -384,7 +384,7 @@ def cmd_eval(args) -> None:
     judge = judge_settings(args.judge_model, args.judge_backend, args.judge_base_url)
     evaluation = run_eval_job(store, args.name, args.iteration, role=args.role, benchmark=args.benchmark,
                               limit=args.limit, max_new_tokens=args.max_new_tokens, judge=judge,
-                              show_progress=not args.quiet)
+                              show_progress=not args.quiet, language=args.language)
     print(json.dumps(evaluation, ensure_ascii=False) if args.json else format_summary(evaluation))
 
 

@@ -226,8 +226,8 @@ def test_the_whole_loop_in_the_browser(server, browser, demo_model_dir):
 
     # Evaluate the new generator on 3 LonGen items; Export the accepted samples.
     open_tab(page, "Evaluate")
-    page.locator("#eval-limit input").fill("3")
-    page.locator("#eval-max-new-tokens input").fill("32")
+    page.locator("#eval-limit textarea, #eval-limit input").fill("3")
+    page.locator("#eval-max-new-tokens textarea, #eval-max-new-tokens input").fill("32")
     page.wait_for_function("s => document.querySelector('#eval-command textarea').value.includes(s)",
                            arg="--limit 3 --max-new-tokens 32", timeout=30_000)
     page.locator("#eval-start").click()
@@ -305,6 +305,23 @@ def test_two_curators_at_once_lose_no_decision(server, browser):
     assert counts == {"alice": 4, "bob": 4}
     assert sorted(r["verdict"] for r in rows) == ["accept"] * 7 + ["reject"]
     store.close()
+
+
+def test_evaluate_starts_with_its_defaults(server, browser):
+    """Nothing touched: the empty item count means all items and the run's token limit applies."""
+    url, db = server
+    seeded_run(db, "defaults", "plain")
+    page = login(browser, url, "alice")
+    choose(page, "run-select", "defaults")
+    open_tab(page, "Evaluate")
+    page.wait_for_function("() => document.querySelector('#eval-command textarea').value.includes('eval --db')")
+    assert page.locator("#eval-limit textarea, #eval-limit input").input_value() == ""
+    page.locator("#eval-start").click()
+    message = wait_for_text(page, "eval-message", "Started")
+    assert "Not started" not in message
+    command = page.locator("#eval-command textarea").input_value()
+    assert "--limit" not in command and "--max-new-tokens" not in command
+    page.locator("#eval-cancel").click()
 
 
 def test_the_final_set_is_built_and_curated_in_the_browser(server, browser):

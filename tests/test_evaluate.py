@@ -212,13 +212,27 @@ def test_a_backend_error_on_an_item_is_counted_then_retried(store, bench):
     assert count(store, "eval_items") == 10
 
 
-def test_limit_answers_only_the_first_items(store, bench):
+def test_a_limit_draws_items_across_groups_and_a_larger_one_answers_more_of_the_same(store, bench):
     models = Models()
     evaluation = run_eval_job(store, "r", 0, benchmark=bench, limit=3, factory=models)
     assert evaluation["total"] == 3 and evaluation["status"] == "done" and len(models.prompts["generator"]) == 3
+    asked = [p.messages[0]["content"] for p in models.prompts["generator"]]
+    chosen = [item for item in ITEMS if item["query"] in asked]
+    assert len({(i["language"], i["type"], i["range"]) for i in chosen}) == 3  # three different groups
     bigger = Models()
     grown = run_eval_job(store, "r", 0, benchmark=bench, limit=50, factory=bigger)  # more than the file has
     assert grown["id"] == evaluation["id"] and grown["total"] == 10 and len(bigger.prompts["generator"]) == 7
+    assert not set(asked) & {p.messages[0]["content"] for p in bigger.prompts["generator"]}
+
+
+def test_a_language_filter_answers_only_that_language(store, bench):
+    models = Models()
+    evaluation = run_eval_job(store, "r", 0, benchmark=bench, language="en", factory=models)
+    assert evaluation["total"] == 5 and evaluation["status"] == "done"
+    assert {p.messages[0]["content"] for p in models.prompts["generator"]} == {
+        item["query"] for item in ITEMS if item["language"] == "en"}
+    with pytest.raises(InputError, match="no items in language 'fr'"):
+        run_eval_job(store, "r", 0, benchmark=bench, language="fr", factory=models)
 
 
 def _mixed_judge(prompt, n):

@@ -113,6 +113,11 @@ def test_describe_records_the_served_name_of_each_role(store, server):
     assert backends.get("generator") is not backends.get("extender")
     assert {role: d["served_model"] for role, d in backends.describe().items()} == {
         "generator": "generator", "extender": "extender"}
+    # ... which share the server's slots: the scheduler counts them once, and so do the endpoint figures.
+    generator, extender = backends.get("generator"), backends.get("extender")
+    assert generator.shares_endpoints(extender) and extender.concurrency == generator.concurrency
+    extender.generate([Prompt.user("hi")], params())
+    assert [row["done"] for row in generator.stats()] == [1]
     backends.close()
 
 

@@ -79,7 +79,7 @@ def iteration_choices(store: Store, run_name: str | None) -> list[int]:
 
 
 def eval_args(studio, run_name, iteration, role, benchmark, limit, max_new_tokens, judge_model, judge_backend,
-              judge_url) -> list[str]:
+              judge_url, language=None) -> list[str]:
     """The validated CLI twin; InputError says what to fix."""
     run = studio.store.get_run(run_name) if run_name else None
     if run is None:
@@ -93,7 +93,7 @@ def eval_args(studio, run_name, iteration, role, benchmark, limit, max_new_token
                         limit=optional_whole(limit, "the item limit"),
                         max_new_tokens=optional_whole(max_new_tokens, "max new tokens"),
                         judge_model=(judge_model or "").strip() or None, judge_backend=judge_backend or "openai",
-                        judge_base_url=(judge_url or "").strip() or None)
+                        judge_base_url=(judge_url or "").strip() or None, language=language or None)
 
 
 def command_preview(studio, *values) -> str:
@@ -211,9 +211,13 @@ def build_tab(studio, run) -> None:
                                     elem_id="eval-benchmark")
             upload = gr.UploadButton("Upload JSONL", file_types=[".jsonl", ".json"], elem_id="eval-upload",
                                      scale=0)
-            limit = gr.Number(label="Items (empty = all)", precision=0, elem_id="eval-limit", scale=0, min_width=140)
-            max_tokens = gr.Number(label="Max new tokens", precision=0, elem_id="eval-max-new-tokens", scale=0,
-                                   min_width=140)
+            # Text fields: a Number field cannot be empty in the browser (it shows and sends 0).
+            limit = gr.Textbox(label="Items (empty = all)", placeholder="all", elem_id="eval-limit", scale=0,
+                               min_width=140, info="a number draws them evenly over language, type and range")
+            language = gr.Dropdown([("all", ""), ("English", "en"), ("Chinese", "zh")], value="", label="Language",
+                                   elem_id="eval-language", scale=0, min_width=120)
+            max_tokens = gr.Textbox(label="Max new tokens", placeholder="the run's", elem_id="eval-max-new-tokens",
+                                    scale=0, min_width=140)
         judge_model, judge_backend, judge_url = judge_inputs()
         with gr.Row():
             start = gr.Button("Evaluate", variant="primary", elem_id="eval-start", scale=0)
@@ -240,7 +244,7 @@ def build_tab(studio, run) -> None:
             answer = gr.Textbox(label="Answer", lines=12, interactive=False, elem_id="eval-answer")
         key = gr.State([])
         timer = gr.Timer(POLL_SECONDS)
-    inputs = [run, iteration, role, benchmark, limit, max_tokens, judge_model, judge_backend, judge_url]
+    inputs = [run, iteration, role, benchmark, limit, max_tokens, judge_model, judge_backend, judge_url, language]
     shown_results = [table, buckets, bucket_table, lengths, chosen, scatter, items]
     for event in (run.change, tab.select):
         event(partial(refresh_inputs, studio), run, [iteration, benchmark], api_name=False)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import random
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,6 +48,62 @@ def load_benchmark(source: str | None) -> Benchmark:
     if _HUB_DATASET.match(source):
         return _benchmark(source, _hub_records(source))
     raise InputError(f"benchmark {source}: no such file (nor a hub dataset id like quanshr/LonGen)")
+
+
+def select_items(bench: Benchmark, limit: int | None, seed: int, language: str | None = None) -> Benchmark:
+    """The benchmark an evaluation works through: the items of `language` (None: all); with a `limit`, in
+    `stratified_order`, so its first `limit` items spread over language, type and range, and a larger limit
+    answers more of the same items. Items are numbered by position in that order (an evaluation answers its
+    first `total`); the digest identifies the order, so each choice is an evaluation of its own.
+
+    >>> items = [{"idx": i, "language": "zh" if i < 6 else "en", "type": "about", "range": "", "query": f"q{i}",
+    ...           "constraint": "c"} for i in range(8)]
+    >>> bench = Benchmark("b", items, benchmark_digest(items))
+    >>> select_items(bench, None, 0) is bench
+    True
+    >>> sorted(i["language"] for i in select_items(bench, 2, seed=0).items[:2])
+    ['en', 'zh']
+    >>> [(i["idx"], i["query"]) for i in select_items(bench, None, 0, language="en").items]
+    [(0, 'q6'), (1, 'q7')]
+    >>> select_items(bench, None, 0, language="fr")
+    Traceback (most recent call last):
+    ...
+    selflengthen.errors.InputError: benchmark b has no items in language 'fr' (it has: en, zh)
+    """
+    if limit is None and not language:
+        return bench
+    items = bench.items
+    if language:
+        items = [item for item in items if item["language"] == language]
+        if not items:
+            have = ", ".join(sorted({item["language"] or "(none)" for item in bench.items}))
+            raise InputError(f"benchmark {bench.name} has no items in language {language!r} (it has: {have})")
+    order = stratified_order(items, seed) if limit is not None else items
+    chosen = [{**item, "idx": position} for position, item in enumerate(order)]
+    return Benchmark(bench.name, chosen, benchmark_digest(chosen))
+
+
+def stratified_order(items: list[dict], seed: int) -> list[dict]:
+    """Every item once, in an order whose every prefix spreads evenly over (language, type, range): a seeded
+    shuffle inside each group, then one item of each group in turn (the groups in a seeded order).
+
+    >>> items = [{"idx": i, "language": "zh" if i < 6 else "en", "type": "about", "range": ""} for i in range(8)]
+    >>> [i["language"] for i in stratified_order(items, seed=1)][:4].count("en")
+    2
+    """
+    rng = random.Random(f"eval-order:{seed}")
+    groups: dict[tuple, list[dict]] = {}
+    for item in items:
+        groups.setdefault((item["language"], item["type"], item["range"]), []).append(item)
+    keys = sorted(groups)
+    rng.shuffle(keys)
+    for key in keys:
+        rng.shuffle(groups[key])
+    order, depth = [], 0
+    while len(order) < len(items):
+        order += [groups[key][depth] for key in keys if depth < len(groups[key])]
+        depth += 1
+    return order
 
 
 def check_item(record) -> dict:

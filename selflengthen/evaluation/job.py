@@ -18,7 +18,7 @@ from selflengthen.backends import GenerationParams, create_backend
 from selflengthen.backends.models import check_model, looks_like_path
 from selflengthen.config import BACKEND_NAMES, BackendConfig, RunConfig
 from selflengthen.errors import InputError
-from selflengthen.evaluation.benchmark import Benchmark, load_benchmark
+from selflengthen.evaluation.benchmark import Benchmark, load_benchmark, select_items
 from selflengthen.evaluation.judge import DIMENSIONS, JudgeParseError, build_judge_prompt, parse_judge_output
 from selflengthen.evaluation.metrics import bucket_order, is_answered, score_response, summarize
 from selflengthen.jobs.commands import cli_command, shown
@@ -85,7 +85,8 @@ def eval_model(store: Store, run: Run, iteration_idx: int, role: str) -> str:
 
 def eval_command(db, run_name: str, iteration: int, *, role: str = "generator", benchmark: str | None = None,
                  limit: int | None = None, max_new_tokens: int | None = None, judge_model: str | None = None,
-                 judge_backend: str = "openai", judge_base_url: str | None = None) -> list[str]:
+                 judge_backend: str = "openai", judge_base_url: str | None = None,
+                 language: str | None = None) -> list[str]:
     """The CLI twin of one evaluation (free text that starts with '-' as --flag=value, see `option`).
 
     >>> eval_command("s.db", "r", 1, limit=5)[3:]
@@ -97,6 +98,8 @@ def eval_command(db, run_name: str, iteration: int, *, role: str = "generator", 
         args += option("--benchmark", benchmark)
     if limit is not None:
         args += ["--limit", str(limit)]
+    if language:
+        args += option("--language", language)
     if max_new_tokens is not None:
         args += ["--max-new-tokens", str(max_new_tokens)]
     if judge_model:
@@ -117,7 +120,8 @@ def option(flag: str, value: str) -> list[str]:
 
 def run_eval_job(store: Store, run_name: str, iteration: int | None, *, role: str = "generator",
                  benchmark: str | None = None, limit: int | None = None, max_new_tokens: int | None = None,
-                 judge: dict | None = None, show_progress: bool = False, factory=None) -> dict:
+                 judge: dict | None = None, show_progress: bool = False, factory=None,
+                 language: str | None = None) -> dict:
     """Evaluate iteration `iteration`'s `role` model as a job; returns the stored evaluation with its summary.
     The run's base and final models are filed under the latest iteration when `iteration` is None.
 
@@ -129,11 +133,11 @@ def run_eval_job(store: Store, run_name: str, iteration: int | None, *, role: st
     if iteration is None:
         latest = store.latest_iteration(run["id"])
         iteration = latest["idx"] if latest else 0
-    plan = _checked_plan(store, run, iteration, role, benchmark, limit, max_new_tokens, judge)
+    plan = _checked_plan(store, run, iteration, role, benchmark, limit, max_new_tokens, judge, language)
     command = eval_command(getattr(store, "path", ""), run_name, iteration, role=role, benchmark=benchmark,
                            limit=limit, max_new_tokens=max_new_tokens, judge_model=judge and judge["model"],
                            judge_backend=(judge or {}).get("backend", "openai"),
-                           judge_base_url=(judge or {}).get("base_url"))
+                           judge_base_url=(judge or {}).get("base_url"), language=language)
     existing = store.get_iteration(run["id"], iteration)
     job_id = store.start_job("eval", run_id=run["id"], iteration_id=existing and existing["id"],
                              command=shown(command))
@@ -142,7 +146,7 @@ def run_eval_job(store: Store, run_name: str, iteration: int | None, *, role: st
 
 
 def _checked_plan(store: Store, run: Run, iteration: int, role: str, benchmark: str | None, limit: int | None,
-                  max_new_tokens: int | None, judge: dict | None) -> dict:
+                  max_new_tokens: int | None, judge: dict | None, language: str | None = None) -> dict:
     """Every argument checked and resolved: the model, the benchmark, the item count, the token limit."""
     for flag, value in (("--limit", limit), ("--max-new-tokens", max_new_tokens)):
         if value is not None and value < 1:
@@ -150,8 +154,8 @@ def _checked_plan(store: Store, run: Run, iteration: int, role: str, benchmark: 
     if judge is not None and not judge.get("model"):
         raise InputError("the judge needs a model (see judge_settings)")
     model = _checked_model(store, run, iteration, role)
-    bench = load_benchmark(benchmark)
     config = RunConfig.from_dict(run["config"])
+    bench = select_items(load_benchmark(benchmark), limit, config.seed, language)
     return {"run": run, "iteration": iteration, "role": role, "model": model, "benchmark": bench,
             "total": min(limit or len(bench.items), len(bench.items)), "config": config, "judge": judge,
             "max_new_tokens": max_new_tokens or config.generate.max_new_tokens}
@@ -171,7 +175,7 @@ def _evaluate(store: Store, plan: dict, job_id: int, reporter: JobReporter, fact
         run_id=run["id"], iteration_idx=plan["iteration"], role=plan["role"], model=plan["model"],
         benchmark=bench.name, digest=bench.digest, total=plan["total"], max_new_tokens=plan["max_new_tokens"],
         seed=config.seed, job_id=job_id)
-    reporter.log(f"evaluation {evaluation['id']}: {plan['model']} on {bench.name}, first {plan['total']} items, "
+    reporter.log(f"evaluation {evaluation['id']}: {plan['model']} on {bench.name}, {plan['total']} items, "
                  f"at most {plan['max_new_tokens']} new tokens")
     judge = plan["judge"]
     try:

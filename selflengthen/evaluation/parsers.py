@@ -11,7 +11,9 @@ def add_eval_parser(sub, db_name) -> None:
     c.add_argument("--role", default="generator", choices=("generator", "extender", "base", "final"),
                    help="an iteration's generator or extender, the run's base model, or its final model")
     c.add_argument("--benchmark", help="LonGen-format JSONL file or hub dataset id (default: the bundled LonGen)")
-    c.add_argument("--limit", type=int, help="answer only the first K items")
+    c.add_argument("--limit", type=int, help="answer K items, spread evenly over language, type and range (drawn "
+                   "with the run's seed; a larger K answers more of the same items)")
+    c.add_argument("--language", help="answer only the items of this language (e.g. en or zh)")
     c.add_argument("--max-new-tokens", type=int, help="default: the run's generate.max_new_tokens")
     c.add_argument("--judge-model", help="score quality with this model as an LLM judge (hub id, path or served name)")
     c.add_argument("--judge-backend", default="openai", choices=("openai", "transformers", "vllm"))
