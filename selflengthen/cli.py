@@ -93,7 +93,8 @@ def _parser() -> argparse.ArgumentParser:
 
     c = sub.add_parser("chat", help="one reply from a model or checkpoint (local directory or hub id)")
     c.add_argument("--model", required=True)
-    c.add_argument("--message", required=True)
+    c.add_argument("--message", required=True, action="append",
+                   help="repeat for a conversation: yours, the model's, yours, ... (the reply answers the last)")
     c.add_argument("--max-new-tokens", type=int, default=256)
     c.add_argument("--temperature", type=float, default=0.7)
     c.add_argument("--seed", type=int, default=0)
@@ -293,9 +294,9 @@ def cmd_compare(args) -> None:
 
 
 def cmd_chat(args) -> None:
-    from selflengthen.training.chat import chat_reply
+    from selflengthen.training.chat import alternating_turns, chat_reply
 
-    print(chat_reply(args.model, [{"role": "user", "content": args.message}], max_new_tokens=args.max_new_tokens,
+    print(chat_reply(args.model, alternating_turns(args.message), max_new_tokens=args.max_new_tokens,
                      temperature=args.temperature, seed=args.seed))
 
 

@@ -264,6 +264,11 @@ def test_model_output_renders_as_inert_text(server, browser):
         assert "<script>" in page.locator(f"#{box} textarea").input_value() or box == "review-instruction"
     assert "<img src=x" in page.locator("#review-initial textarea").input_value()
     page.locator("#review-list").hover()
+    guidelines = '**Rules** ![pixel](http://127.0.0.1:9/p.gif) <img src="http://127.0.0.1:9/q.gif">'
+    page.locator("#review-guidelines-edit textarea").fill(guidelines)
+    page.locator("#review-guidelines-save").click()
+    wait_for_text(page, "review-guidelines", "image: pixel")
+    assert page.locator("#review-guidelines img").count() == 0
     assert page.evaluate("window.__xss") is None
     assert page.locator("img[src='x']").count() == 0 and page.locator("a[href^='javascript:']").count() == 0
     assert page.locator("a[href^='data:'], svg[onload], [onerror], [onmouseover]").count() == 0

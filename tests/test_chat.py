@@ -91,3 +91,15 @@ def test_cli_chat_prints_a_reply(untrained_model_dir, tmp_path):
     missing = cli("chat", "--model", tmp_path / "gone", "--message", "hi")
     assert missing.returncode == 1 and missing.stderr.strip().splitlines()[-1] == (
         f"error: model path not found: {tmp_path / 'gone'}")
+
+
+def test_a_conversation_through_the_cli_equals_the_same_turns_in_the_library(untrained_model_dir):
+    turns = HI + [{"role": "assistant", "content": "Tea is old."}, {"role": "user", "content": "More, please."}]
+    expected = chat_reply(str(untrained_model_dir), turns, max_new_tokens=8, seed=0)
+    chat.release()
+    args = [a for m in turns for a in ("--message", m["content"])]
+    result = cli("chat", "--model", untrained_model_dir, *args, "--max-new-tokens", "8", check=True)
+    assert result.stdout.strip() == expected
+    assert expected != chat_reply(str(untrained_model_dir), turns[-1:], max_new_tokens=8, seed=0)  # history counts
+    even = cli("chat", "--model", untrained_model_dir, "--message", "a", "--message", "b")
+    assert even.returncode == 1 and "ends with yours (got 2)" in even.stderr

@@ -63,11 +63,13 @@ def test_preflight_passes_on_a_fresh_run_and_the_preview_names_the_command(studi
                                         "jobs", "disk space"]
     assert blocking(checks) == [] and checks[4].message == "2 instructions in the pool"
     preflight, config, command = iterate_preview(studio, "r", 3)
-    assert "❌" not in preflight and "iteration 0" in preflight
+    assert "❌" not in preflight and "FAIL" not in preflight and "iteration 0" in preflight
+    assert all(line.startswith(("- ✅ pass ·", "- ⚠️ warning ·")) for line in preflight.splitlines()
+               if line.startswith("- "))
     assert '"n_instructions": 3' in config and '"max_new_tokens": 16' in config
     assert command == f"python -m selflengthen iterate --db {studio.db_path} --name r --n-instructions 3 --quiet"
-    assert iterate_preview(studio, "r", -2)[0].startswith("❌ number of instructions must be a whole number")
-    assert iterate_preview(studio, "r", 2.5)[0].startswith("❌ number of instructions must be a whole number")
+    assert iterate_preview(studio, "r", -2)[0].startswith("❌ FAIL · number of instructions must be a whole number")
+    assert iterate_preview(studio, "r", 2.5)[0].startswith("❌ FAIL · number of instructions must be a whole number")
     assert parse_n_instructions(None) is None and iterate_command("d.db", "r", None)[-3:] == ["--name", "r", "--quiet"]
 
 

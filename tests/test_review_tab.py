@@ -184,3 +184,12 @@ def test_guidelines_and_overlap_refuse_bad_values(reviewed):
     assert (run["guidelines"], run["overlap"]) == ("", 1)
     assert review.save_curation(studio_for(reviewed), "r", "", 3) == (review.NO_GUIDELINES,
                                                           "saved the guidelines and overlap 3 of run r")
+
+
+def test_guidelines_show_no_image_and_no_html_from_a_curator(reviewed):
+    pixel = 'Accept **on topic** ![t](http://tracker.example/p.gif) <img src="http://tracker.example/q.gif">'
+    shown, message = review.save_curation(studio_for(reviewed), "r", pixel, 1)
+    assert message.startswith("saved the guidelines")
+    assert "![" not in shown and "<img" not in shown and "**on topic**" in shown
+    assert "[image: t](http://tracker.example/p.gif)" in shown  # a link to follow on purpose, nothing loads by itself
+    assert reviewed.require_run("r")["guidelines"] == pixel  # stored as written: the editor shows it unchanged

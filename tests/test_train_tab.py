@@ -151,6 +151,17 @@ def test_chat_is_refused_while_a_job_runs(empty_run, untrained_model_dir):
     assert chat.loaded_model() is None
 
 
+@pytest.mark.slow
+def test_the_chat_keeps_the_conversation_and_its_twin_replays_it(empty_run, untrained_model_dir):
+    studio, model = studio_for(empty_run), str(untrained_model_dir)
+    history, _, status, _ = try_it.chat_send(studio, model, [], "hello", 8)
+    history, _, status, twin = try_it.chat_send(studio, model, history, "and then?", 8)
+    assert [m["role"] for m in history] == ["user", "assistant", "user", "assistant"]
+    assert status == f"Answered by {model}, with the 2 earlier messages as context."
+    assert history[-1]["content"] == chat.chat_reply(model, history[:3], max_new_tokens=8)
+    assert twin.count("--message") == 3 and twin.index("hello") < twin.index("'and then?'")
+
+
 # --- a real short training --------------------------------------------------------------------------------
 
 def follow(studio, run_name: str, timeout: float = 240) -> list[str]:

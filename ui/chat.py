@@ -33,10 +33,13 @@ def chat_models(studio, run_name: str | None) -> list[tuple[str, str]]:
     return [choice for choice in choices if not (choice[1] in seen or seen.add(choice[1]))]
 
 
-def chat_command(model: str | None, message: str | None, max_new_tokens) -> str:
-    """`python -m selflengthen chat ...` for the model and the message."""
+def chat_command(model: str | None, message: str | None, max_new_tokens, history=None) -> str:
+    """`python -m selflengthen chat ...` for the model and the whole conversation: each earlier turn, then the
+    message (one --message each, alternating yours and the model's)."""
     tokens = [] if max_new_tokens in (None, "") else ["--max-new-tokens", str(int(max_new_tokens))]
-    return shown(cli_command("chat", "--model", model or "MODEL", "--message", message or "MESSAGE", *tokens))
+    turns = [m["content"] for m in history_messages(history) if m["role"] in ("user", "assistant")]
+    messages = [arg for text in [*turns, message or "MESSAGE"] for arg in ("--message", text)]
+    return shown(cli_command("chat", "--model", model or "MODEL", *messages, *tokens))
 
 
 def history_messages(history) -> list[dict]:
@@ -54,7 +57,7 @@ def history_messages(history) -> list[dict]:
 def chat_send(studio, model: str | None, history, message: str | None, max_new_tokens):
     """One chat turn, generated in-process; (history, input box, status, CLI twin). Refused while a job runs."""
     history, message = history_messages(history), (message or "").strip()
-    twin = chat_command(model, message, max_new_tokens)
+    twin = chat_command(model, message, max_new_tokens, history)
     if not message:
         return history, "", "Write a message first.", twin
     busy = studio.worker.busy_reason()
@@ -65,7 +68,8 @@ def chat_send(studio, model: str | None, history, message: str | None, max_new_t
         reply = chat.chat_reply(model or "", turns, max_new_tokens=max_new_tokens)
     except SelfLengthenError as e:
         return history, message, f"**Error:** {e}", twin
-    return turns + [{"role": "assistant", "content": reply}], "", f"Answered by {model}.", twin
+    context = f", with the {len(history)} earlier messages as context" if history else ""
+    return turns + [{"role": "assistant", "content": reply}], "", f"Answered by {model}{context}.", twin
 
 
 def clear_chat() -> tuple[list, str, str]:
@@ -78,13 +82,15 @@ def build() -> dict:
                             info="A base model or a trained checkpoint; you may also type a directory or hub id.")
         box = gr.Chatbot(label="Chat", elem_id="chat-box", height=360, feedback_options=None, buttons=["copy"])
         with gr.Row():
-            text = gr.Textbox(label="Message", elem_id="chat-input", scale=4, lines=1, max_lines=6)
+            text = gr.Textbox(label="Message (the model reads the whole conversation above)", elem_id="chat-input",
+                              scale=4, lines=1, max_lines=6)
             max_new = gr.Number(256, label="max new tokens", elem_id="chat-max-new-tokens", precision=0, scale=1)
         with gr.Row():
             send = gr.Button("Send", variant="primary", elem_id="chat-send")
             clear = gr.Button("Clear", elem_id="chat-clear")
         status = gr.Markdown(elem_id="chat-status")
-        command = gr.Textbox(label="Command (the CLI twin, last message)", elem_id="chat-command", interactive=False)
+        command = gr.Textbox(label="Command (the CLI twin: the whole conversation)", elem_id="chat-command",
+                             interactive=False)
     return {"model": model, "box": box, "text": text, "max_new": max_new, "send": send, "clear": clear,
             "status": status, "command": command}
 
@@ -96,5 +102,5 @@ def wire(studio, talk: dict) -> None:
     talk["send"].click(partial(chat_send, studio), inputs, outputs, api_name="chat_send")
     talk["text"].submit(partial(chat_send, studio), inputs, outputs, api_visibility="private")
     talk["clear"].click(clear_chat, None, [talk["box"], talk["text"], talk["status"]], api_name="chat_clear")
-    talk["model"].change(chat_command, [talk["model"], talk["text"], talk["max_new"]], talk["command"],
+    talk["model"].change(chat_command, [talk["model"], talk["text"], talk["max_new"], talk["box"]], talk["command"],
                          queue=False, api_visibility="private")

@@ -46,6 +46,20 @@ def escape(text) -> str:
 _MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]<>#|~])")
 
 
+_IMAGE = re.compile(r"!\[([^\]]*)\]")  # the start of a Markdown image, inline or by reference
+
+
+def curator_markdown(text: str) -> str:
+    r"""Markdown a curator wrote, shown to the others: formatting and links stay, but nothing loads by itself --
+    an image becomes a link to it (no tracking pixel, no remote resource) and HTML shows as text.
+
+    >>> curator_markdown('**Accept** on topic ![pixel](http://x/p.gif) <img src="http://x/q.gif">')
+    '**Accept** on topic [image: pixel](http://x/p.gif) &lt;img src="http://x/q.gif"&gt;'
+    """
+    text = str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return _IMAGE.sub(lambda m: f"[image: {m.group(1) or 'no description'}]", text)
+
+
 def md_escape(text: str) -> str:
     r"""Plain text made literal in Markdown (no emphasis, links or tags from names and paths).
 

@@ -43,12 +43,14 @@ def iterate_command(db_path, run_name: str, n_instructions: int | None) -> list[
 
 
 # -- preview and pre-flight -----------------------------------------------------------------------
+PASS, WARNING, FAIL = "✅ pass ·", "⚠️ warning ·", "❌ FAIL ·"  # the word carries the meaning; the mark is a help
 def preflight_markdown(checks: list[Check]) -> str:
-    """Checks as a list: ✅ passed, ⚠️ passed with a warning, ❌ blocks the start; a check's command below it as
-    code (e.g. the `vllm serve` line that serves the next iteration's adapters)."""
+    """Checks as a list: ✅ pass, ⚠️ warning (passed), ❌ fail (blocks the start) -- each mark with its word, for
+    readers without an emoji font or colour; a check's command below it as code (e.g. the `vllm serve` line that
+    serves the next iteration's adapters)."""
     lines = ["**Pre-flight checks**"]
     for check in checks:
-        mark = "❌" if not check.ok else "⚠️" if check.warning else "✅"
+        mark = FAIL if not check.ok else WARNING if check.warning else PASS
         lines.append(f"- {mark} **{check.name}**: {md_escape(check.message)}")
         if check.command:
             lines.append(code_block(check.command))
@@ -75,7 +77,7 @@ def iterate_preview(studio, run_name: str | None, n_value) -> tuple[str, str, st
     try:
         n = parse_n_instructions(n_value)
     except InputError as e:
-        return f"❌ {md_escape(e)}", "", ""
+        return f"{FAIL} {md_escape(e)}", "", ""
     checks = run_preflight(store, run, studio.db_path, studio.worker.busy_reason(), n)
     try:
         config = iteration_config(planned_iteration(store, run), n).to_json()

@@ -13,7 +13,7 @@ from selflengthen.curation.filters import ReviewFilter
 from selflengthen.curation.rules import check_reasons, final_text, latest_edit
 from selflengthen.errors import InputError, SelfLengthenError
 from selflengthen.shapes import Iteration, Run, Store
-from ui.common import user_of
+from ui.common import curator_markdown, user_of
 from ui.review_view import (
     ReviewCursor,
     VIEW_FIELDS,
@@ -281,7 +281,7 @@ def _loaded(store: Store, run: Run | None, iteration: Iteration | None, diff_on:
         values = {"iteration": gr.update(choices=[it["idx"] for it in store.list_iterations(run["id"])],
                                          value=iteration["idx"]),
                   **_filters_reset(store.review_choices(iteration["id"])), "ids": ids, **dict(zip(VIEW_FIELDS, view)),
-                  "guidelines": run["guidelines"] or NO_GUIDELINES, "guidelines_edit": run["guidelines"],
+                  "guidelines": shown_guidelines(run["guidelines"]), "guidelines_edit": run["guidelines"],
                   "overlap": run["overlap"], "agreement": agreement_text(store, iteration)}
     values.update(zip(BULK_FIELDS, _bulk_hidden()))
     return tuple(values[f] for f in LOAD_FIELDS)
@@ -344,12 +344,17 @@ def apply_filters(studio, run_name: str | None, iteration_idx, verdict: str, sta
     cursor = {**new_cursor(iteration["id"], cursor.get("latest_id"), run["name"]), "undo": cursor.get("undo", [])}
     view = _first_view(store, run, new_ids, cursor, diff_on, user_of(request), f"{len(new_ids)} samples match")
     values = {"iteration": gr.update(choices=[it["idx"] for it in store.list_iterations(run["id"])]),
-              "ids": new_ids, **dict(zip(VIEW_FIELDS, view)), "guidelines": run["guidelines"] or NO_GUIDELINES,
+              "ids": new_ids, **dict(zip(VIEW_FIELDS, view)), "guidelines": shown_guidelines(run["guidelines"]),
               "agreement": agreement_text(store, iteration), **dict(zip(BULK_FIELDS, _bulk_hidden()))}
     return tuple(values[f] for f in APPLY_FIELDS)
 
 
 # -- guidelines and help ----------------------------------------------------------------------------------------
+
+def shown_guidelines(text: str | None) -> str:
+    """The guidelines as every curator sees them: inert (`curator_markdown`), or the hint to write some."""
+    return curator_markdown(text) if text else NO_GUIDELINES
+
 
 def save_curation(studio, run_name: str | None, guidelines: str, overlap) -> tuple[str, str]:
     """Save the run's curation guidelines (markdown) and how many curators should decide each sample."""
@@ -361,7 +366,7 @@ def save_curation(studio, run_name: str | None, guidelines: str, overlap) -> tup
         store.set_curation(run["id"], guidelines=guidelines or "", overlap=int(overlap))
     except SelfLengthenError as e:
         return gr.update(), md_text(str(e))
-    return guidelines or NO_GUIDELINES, f"saved the guidelines and overlap {int(overlap)} of run {md_text(run_name)}"
+    return shown_guidelines(guidelines), f"saved the guidelines and overlap {int(overlap)} of run {md_text(run_name)}"
 
 
 def toggle_help(shown: bool) -> tuple:

@@ -39,6 +39,21 @@ def chat_reply(model: str, messages: list[dict], *, max_new_tokens: int = 256, t
     return completion.text.strip()
 
 
+def alternating_turns(texts: list[str]) -> list[dict]:
+    """The CLI's repeated --message: yours, the model's, yours, ... ending with yours.
+
+    >>> [m["role"] for m in alternating_turns(["Hi.", "Hello!", "Tell me more."])]
+    ['user', 'assistant', 'user']
+    >>> alternating_turns(["Hi.", "Hello!"])
+    Traceback (most recent call last):
+    ...
+    selflengthen.errors.InputError: --message alternates yours and the model's and ends with yours (got 2)
+    """
+    if len(texts) % 2 == 0:
+        raise InputError(f"--message alternates yours and the model's and ends with yours (got {len(texts)})")
+    return [{"role": ("user", "assistant")[i % 2], "content": text} for i, text in enumerate(texts)]
+
+
 def check_messages(messages) -> list[dict]:
     """The conversation as plain {role, content} dicts, refused with one line when malformed.
 
