@@ -66,6 +66,7 @@ def build_app(store, db_path: str | Path | None = None, *, auth: bool = False, w
 
     from ui.worker import Worker
     from ui import compare, evaluate, export, finalize, insights, iterate, review, runs, train
+    from ui.address import restorer
     from ui.common import Studio, run_names
 
     db_path = Path(db_path or store.path)
@@ -78,13 +79,16 @@ def build_app(store, db_path: str | Path | None = None, *, auth: bool = False, w
                               interactive=True, scale=0, min_width=260)
         if warning:
             gr.Markdown(f"**{warning}**", elem_id="exposure-warning")
-        with gr.Tabs(elem_id="tabs"):
+        wanted = gr.State({})  # what the page's address names: run, tab, iteration, sample
+        with gr.Tabs(elem_id="tabs") as tabs:
             for module in (runs, iterate, review, train, insights, compare, evaluate, finalize, export):
-                module.build_tab(studio, run)
-        demo.load(lambda current: gr.update(choices=run_names(store), value=current or _first_run(store)),
-                  run, run, queue=False)
+                module.build_tab(studio, run, wanted) if module is review else module.build_tab(studio, run)
+
+        demo.load(restorer(store, lambda: _first_run(store)), run, [run, tabs, wanted], queue=False)
     demo.studio = studio
     return demo
+
+
 
 
 def _first_run(store) -> str | None:
@@ -94,9 +98,9 @@ def _first_run(store) -> str | None:
 
 def launch_options() -> dict:
     """`launch()` arguments the app needs besides host and port (the keyboard shortcuts script)."""
-    from ui.hotkeys import HEAD
+    from ui import address, hotkeys
 
-    return {"head": HEAD}
+    return {"head": hotkeys.HEAD + address.HEAD}
 
 
 def main(argv: list[str] | None = None) -> None:

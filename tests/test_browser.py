@@ -312,6 +312,30 @@ def test_two_curators_at_once_lose_no_decision(server, browser):
     store.close()
 
 
+def test_the_address_keeps_run_tab_and_sample_through_a_reload_and_a_copied_link(server, browser):
+    url, db = server
+    seeded_run(db, "linked", "addr")
+    page = login(browser, url, "alice")
+    choose(page, "run-select", "linked")
+    open_tab(page, "Review")
+    wait_for_text(page, "review-sample-info", "Sample")
+    press(page, "j")
+    press(page, "j")
+    info = wait_for_text(page, "review-sample-info", "3 of")
+    sample = info.split()[1]
+    page.wait_for_function("s => window.location.search.includes('sample=' + s)", arg=sample)
+    address = page.url
+    assert "run=linked" in address and "tab=review" in address and "iteration=0" in address
+    page.reload()
+    wait_for_text(page, "review-sample-info", f"Sample {sample} ·")
+    assert page.locator("#run-select input").input_value() == "linked"
+    other = login(browser, url, "bob")  # another curator opens the copied link
+    other.goto(address)
+    wait_for_text(other, "review-sample-info", f"Sample {sample} ·")
+    other.goto(address.replace("tab=review", "tab=evaluate"))
+    other.wait_for_selector("#eval-start", state="visible")
+
+
 def test_evaluate_starts_with_its_defaults(server, browser):
     """Nothing touched: the empty item count means all items and the run's token limit applies."""
     url, db = server

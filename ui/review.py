@@ -143,10 +143,10 @@ def _wire(studio, run, c: dict) -> None:
     # The old run's sample goes at once, in the page, so nothing of it is taken for the new run's while loading;
     # every change is sent at once ("multiple"), so a load queued before a curator's action runs before it.
     run.change(None, None, c["info"], js="() => 'Loading the run…'", queue=False, api_name=False)
-    run.change(_bound(run_changed, studio), [run, c["cursor"], diff_on], out(LOAD_FIELDS), api_name="review_load",
-               **keys)
-    c["tab"].select(_bound(open_tab, studio), [run, c["ids"], c["cursor"], diff_on], out(LOAD_FIELDS), api_name=False,
-                    **serial)
+    run.change(_bound(run_changed, studio), [run, c["cursor"], diff_on, c["wanted"], c["ids"]], out(LOAD_FIELDS),
+               api_name="review_load", **keys)
+    c["tab"].select(_bound(open_tab, studio), [run, c["ids"], c["cursor"], diff_on, c["wanted"]], out(LOAD_FIELDS),
+                    api_name=False, **serial)
     c["iteration"].input(_bound(change_iteration, studio), [run, c["iteration"], diff_on], out(LOAD_FIELDS),
                          api_name=False, **keys)
     c["apply"].click(_bound(apply_filters, studio), [run, c["iteration"], *out(FILTER_FIELDS), c["ids"], c["cursor"],
@@ -169,9 +169,10 @@ def _wire(studio, run, c: dict) -> None:
                                [c["guidelines"], c["message"]], api_name="review_save_guidelines", **serial)
 
 
-def build_tab(studio, run) -> None:
-    """The Review tab: guidelines, filters and list, one sample side by side, actions, bulk actions, settings."""
-    c: dict = {}
+def build_tab(studio, run, wanted=None) -> None:
+    """The Review tab: guidelines, filters and list, one sample side by side, actions, bulk actions, settings.
+    `wanted` (a State the page's load fills from its address) names the iteration and sample to open first."""
+    c: dict = {"wanted": wanted if wanted is not None else gr.State({})}
     with gr.Tab("Review", id="review") as c["tab"]:
         with gr.Accordion("Guidelines", open=True):
             c["guidelines"] = gr.Markdown(elem_id="review-guidelines")

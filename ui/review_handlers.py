@@ -268,8 +268,10 @@ def _first_view(store: Store, run: Run, ids: list[int], cursor: ReviewCursor, di
     return show_view(store, ids, {**recounted(store, cursor), "position": found or 0}, diff_on, message)
 
 
-def _loaded(store: Store, run: Run | None, iteration: Iteration | None, diff_on: bool, user: str) -> tuple:
-    """LOAD_FIELDS outputs for one iteration of a run (filters reset), or empty ones without a run."""
+def _loaded(store: Store, run: Run | None, iteration: Iteration | None, diff_on: bool, user: str,
+            sample_id: int | None = None) -> tuple:
+    """LOAD_FIELDS outputs for one iteration of a run (filters reset), or empty ones without a run; the view opens
+    `sample_id` when it is one of the iteration's, else the first sample needing this curator's decision."""
     if run is None or iteration is None:
         values = {"iteration": gr.update(choices=[], value=None), **_filters_reset({"gates": [], "languages": []}),
                   "ids": [], **dict(zip(VIEW_FIELDS, blank_view(new_cursor(), "Pick a run to review."))),
@@ -277,7 +279,10 @@ def _loaded(store: Store, run: Run | None, iteration: Iteration | None, diff_on:
     else:
         ids = store.filter_sample_ids(ReviewFilter(iteration["id"]))
         cursor = new_cursor(iteration["id"], store.latest_iteration(run["id"])["id"], run["name"])
-        view = _first_view(store, run, ids, cursor, diff_on, user)
+        if sample_id in ids:
+            view = show_view(store, ids, {**recounted(store, cursor), "position": ids.index(sample_id)}, diff_on)
+        else:
+            view = _first_view(store, run, ids, cursor, diff_on, user)
         values = {"iteration": gr.update(choices=[it["idx"] for it in store.list_iterations(run["id"])],
                                          value=iteration["idx"]),
                   **_filters_reset(store.review_choices(iteration["id"])), "ids": ids, **dict(zip(VIEW_FIELDS, view)),
@@ -287,31 +292,54 @@ def _loaded(store: Store, run: Run | None, iteration: Iteration | None, diff_on:
     return tuple(values[f] for f in LOAD_FIELDS)
 
 
-def load_run(studio, run_name: str | None, diff_on: bool, request: gr.Request | None = None) -> tuple:
-    """Everything for a run (on run change): its latest iteration, filters reset, the first sample to decide."""
+def load_run(studio, run_name: str | None, diff_on: bool, request: gr.Request | None = None,
+             wanted: dict | None = None) -> tuple:
+    """Everything for a run (on run change): its latest iteration, filters reset, the first sample to decide --
+    or, when the page's address named this run (`wanted`: run, iteration, sample), that iteration and sample."""
     store = studio.store
     run = store.get_run(run_name) if run_name else None
-    return _loaded(store, run, run and store.latest_iteration(run["id"]), diff_on, user_of(request))
+    iteration, sample_id = run and store.latest_iteration(run["id"]), None
+    if run and wanted and wanted.get("run") == run_name:
+        iteration = _whole(wanted.get("iteration")) is not None and store.get_iteration(
+            run["id"], _whole(wanted["iteration"])) or iteration
+        sample_id = _whole(wanted.get("sample"))
+    return _loaded(store, run, iteration, diff_on, user_of(request), sample_id)
 
 
-def run_changed(studio, run_name: str | None, cursor: ReviewCursor, diff_on: bool, request: gr.Request | None = None):
+def _whole(value) -> int | None:
+    """A query-string number, or None.
+
+    >>> _whole("812"), _whole(None), _whole("8x")
+    (812, None, None)
+    """
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def run_changed(studio, run_name: str | None, cursor: ReviewCursor, diff_on: bool, wanted: dict | None = None,
+                ids: list[int] | None = None, request: gr.Request | None = None):
     """Load the picked run, unless the tab shows it already (opening the tab loaded it first: a change event
-    arriving late must not send the curator back to the first sample)."""
+    arriving late must not send the curator back to the first sample, only redraw it over the page's "Loading
+    the run" line). The page's first load honours the address's iteration and sample (`wanted`)."""
     if run_name and cursor.get("run") == run_name and cursor.get("iteration_id") is not None:
-        return tuple(gr.update() for _ in LOAD_FIELDS)
-    return load_run(studio, run_name, diff_on, request)
+        shown = dict(zip(VIEW_FIELDS, show_view(studio.store, ids, cursor, diff_on))) if ids else {}
+        return tuple(shown.get(field, gr.update()) for field in LOAD_FIELDS)
+    return load_run(studio, run_name, diff_on, request, wanted if cursor.get("iteration_id") is None else None)
 
 
 def open_tab(studio, run_name: str | None, ids: list[int], cursor: ReviewCursor, diff_on: bool,
-             request: gr.Request | None = None) -> tuple:
+             wanted: dict | None = None, request: gr.Request | None = None) -> tuple:
     """Opening the tab loads the picked run unless the tab shows it already, with samples, and no newer
-    iteration has come since (the run picker's first value fires no change event)."""
+    iteration has come since (the run picker's first value fires no change event). Opened by the page's
+    address, it opens the iteration and sample the address names (`wanted`)."""
     store = studio.store
     run = store.get_run(run_name) if run_name else None
     latest = run and store.latest_iteration(run["id"])
     if ids and cursor.get("run") == run_name and latest and latest["id"] == cursor.get("latest_id"):
         return tuple(gr.update() for _ in LOAD_FIELDS)
-    return load_run(studio, run_name, diff_on, request)
+    return load_run(studio, run_name, diff_on, request, wanted if cursor.get("iteration_id") is None else None)
 
 
 def change_iteration(studio, run_name: str | None, iteration_idx, diff_on: bool,
