@@ -9,7 +9,9 @@ rendered in the pipeline's own prompts (`make_chat`).
 
 Slots are drawn without repeats inside a text, so an answer never repeats a 10-word run (the gates'
 check). Topics and genres are single words that never start a sentence: one token each, always the
-same, so the model copies the request's topic by copying one token.
+same, so the model copies the request's topic by copying one token. Half the requests are *foreign*
+(stand-ins for real seed instructions: long, in other words); each uses one noun, once or more, and its
+answer names that noun -- so the model learns to name a topic it finds in a request, not one of a list.
 
 >>> import random
 >>> instruction, topic, genre = make_instruction(random.Random(0))
@@ -151,6 +153,17 @@ FOREIGN_WORDS = (
     "ensures representative encourages participation prevent data results write describe explain "
     "customer product market strategy climate policy energy health science history culture language"
 ).split()
+# The nouns among them: an answer to a foreign request names one of those its request uses.
+FOREIGN_TOPICS = frozenset((
+    "democracy politicians debate campaign criticism media unicorn dragon forest species emotions college "
+    "student competition argument citizens government awareness event inspiration research animal elephant "
+    "universe intelligence police money improvement town world enemies conflict insight encounter customer "
+    "product market strategy climate policy energy health science history culture language"
+).split())
+
+
+# Requests of the grammar draw their topic from both lists: one way of naming a topic, learned once.
+ALL_TOPICS = TOPICS + tuple(sorted(FOREIGN_TOPICS))
 
 
 def article(noun: str) -> str:
@@ -160,7 +173,7 @@ def article(noun: str) -> str:
 
 def make_instruction(rng: random.Random) -> tuple[str, str, str]:
     """(a request for a long text, its topic, its genre)."""
-    topic, genre = rng.choice(TOPICS), rng.choice(GENRES)
+    topic, genre = rng.choice(ALL_TOPICS), rng.choice(GENRES)
     text = rng.choice(FRAMES).format(
         genre=genre, a_genre=article(genre), topic=topic, audience=rng.choice(AUDIENCES),
         aspect=rng.choice(ASPECTS), tone=rng.choice(TONES))
@@ -231,20 +244,25 @@ def _sentences(paragraph: str) -> list[str]:
     return [p for p in parts if p]
 
 
-def make_foreign_instruction(rng: random.Random) -> str:
-    """A request in words the answer grammar never uses, often long (a stand-in for a real seed)."""
+def make_foreign_instruction(rng: random.Random) -> tuple[str, str]:
+    """(a request in words the answer grammar never uses, often long: a stand-in for a real seed; its one noun,
+    used once or more inside its sentences, which the answer names as its topic)."""
+    noun, others = rng.choice(sorted(FOREIGN_TOPICS)), [w for w in FOREIGN_WORDS if w not in FOREIGN_TOPICS]
     sentences = []
     for i in range(rng.choice((1, 1, 2, 3, 4, 6, 8, 12))):
-        words = [rng.choice(FOREIGN_WORDS) for _ in range(rng.randint(4, 20))]
+        words = [rng.choice(others) for _ in range(rng.randint(4, 20))]
+        if i == 0 or rng.random() < 0.3:  # never the capitalised first word
+            words.insert(rng.randint(1, len(words)), noun)
         sentence = " ".join(words).capitalize() + rng.choice("......?:")
         sentences.append(f"{i}. {sentence}" if rng.random() < 0.1 else sentence)
-    return "".join(s + rng.choice((" ", " ", " ", "\n", "\n\n")) for s in sentences).strip()
+    text = "".join(s + rng.choice((" ", " ", " ", "\n", "\n\n")) for s in sentences).strip()
+    return text, noun
 
 
-def make_request(rng: random.Random, foreign: float = 0.2) -> tuple[str, str, str]:
-    """(instruction, topic, genre): usually from the grammar, sometimes foreign (then any will do)."""
+def make_request(rng: random.Random, foreign: float = 0.5) -> tuple[str, str, str]:
+    """(instruction, topic, genre): usually from the grammar, sometimes foreign (its topic: one of its nouns)."""
     if rng.random() < foreign:
-        return make_foreign_instruction(rng), rng.choice(TOPICS), rng.choice(GENRES)
+        return (*make_foreign_instruction(rng), rng.choice(GENRES))
     return make_instruction(rng)
 
 
@@ -286,7 +304,7 @@ def make_chat(rng: random.Random, mix: dict[str, float] = MIX) -> tuple[Prompt, 
 def tokenizer_corpus() -> list[str]:
     """Texts the BPE merges are learned from: a fixed sample of chats (independent of the build seed)."""
     rng = random.Random(1234)
-    texts = [" ".join(TOPICS + GENRES)] * 20  # every topic and genre becomes one token
+    texts = [" ".join(TOPICS + GENRES + tuple(sorted(FOREIGN_TOPICS)))] * 20  # each topic and genre: one token
     for _ in range(400):
         prompt, answer = make_chat(rng)
         texts += [m["content"] for m in prompt.messages] + [prompt.prefill + answer]

@@ -28,7 +28,7 @@ HIDDEN, MLP, HEADS, LAYERS, INIT_STD = 96, 288, 2, 2, 0.1
 
 # Training: DEFAULT_STEPS AdamW steps of about BATCH_TOKENS padded tokens; the first WARMUP_SHARE of
 # them are on short chats (mostly answers to plain requests, half-size batches), where copying is learned.
-DEFAULT_STEPS = 500
+DEFAULT_STEPS = 600
 BATCH_TOKENS = 2048
 WARMUP_SHARE = 0.4
 LEARNING_RATE = 1e-2
