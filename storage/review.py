@@ -12,6 +12,7 @@ from storage.base import loads
 from storage.decisions import EFFECTIVE_VERDICTS_SQL, PER_CURATOR_SQL
 
 LIST_COLUMNS = ("id", "status", "reject_reason", "language", "initial_words", "final_words", "growth")
+LIST_SNIPPET = 90  # characters of the instruction and of the final text a list row shows
 QUEUE_CHUNK = 200
 _STATUS_SQL = {"passed": "s.status = 'kept'", "failed gates": "s.reject_reason IS NOT NULL"}
 
@@ -74,30 +75,41 @@ class ReviewMixin:
         return self.one("SELECT count(*) AS n FROM samples WHERE iteration_id = ?", [iteration_id])["n"]
 
     def curator_latest(self, sample_ids) -> dict[int, list[dict]]:
-        """{sample_id: each curator's latest decision (id, user, verdict, created_at)} for a few samples."""
+        """{sample_id: each curator's latest decision (id, user, verdict, reasons, created_at)} for a few samples."""
         clause, params = _in(sample_ids)
-        rows = self.query(f"""SELECT sample_id, user, max(id) AS id, verdict, created_at FROM decisions
+        rows = self.query(f"""SELECT sample_id, user, max(id) AS id, verdict, reasons, created_at FROM decisions
                               WHERE sample_id IN {clause} GROUP BY sample_id, user""", params)
         out: dict[int, list[dict]] = {}
         for row in rows:
+            row["reasons"] = loads(row["reasons"], [])
             out.setdefault(row["sample_id"], []).append(row)
         return out
 
     def review_rows(self, sample_ids) -> list[dict]:
-        """List-view rows of the given samples (no texts) with their effective verdict, in the order given."""
+        """List-view rows of the given samples, in the order given: the first words of the instruction and of the
+        final text (LIST_SNIPPET characters), the numbers, and the verdict that counts with its reasons and who
+        gave it (`decided_by`, `verdict_reasons`)."""
         clause, params = _in(sample_ids)
-        rows = self.query(f"SELECT {', '.join(LIST_COLUMNS)} FROM samples WHERE id IN {clause}", params)
+        rows = self.query(f"""SELECT {', '.join('s.' + c for c in LIST_COLUMNS)},
+                                     substr(i.text, 1, {LIST_SNIPPET}) AS instruction_start,
+                                     substr(coalesce(s.final_expansion, s.initial_response), 1, {LIST_SNIPPET})
+                                         AS final_start
+                              FROM samples s JOIN instructions i ON i.id = s.instruction_id
+                              WHERE s.id IN {clause}""", params)
         latest = self.curator_latest(sample_ids)
         for row in rows:
             decision = effective_decision(latest.get(row["id"], []))
             row["verdict"] = decision["verdict"] if decision else "pending"
+            row["decided_by"] = decision["user"] if decision else None
+            row["verdict_reasons"] = decision["reasons"] if decision else []
         by_id = {r["id"]: r for r in rows}
         return [by_id[i] for i in sample_ids if i in by_id]
 
     def review_sample(self, sample_id: int) -> dict | None:
-        """One sample with its instruction text and its decision history (oldest first)."""
-        row = self.one("""SELECT s.*, i.text AS instruction FROM samples s JOIN instructions i
-                          ON i.id = s.instruction_id WHERE s.id = ?""", [sample_id])
+        """One sample with its instruction text, its iteration's number and its decision history (oldest first)."""
+        row = self.one("""SELECT s.*, i.text AS instruction, it.idx AS iteration_idx FROM samples s
+                          JOIN instructions i ON i.id = s.instruction_id JOIN iterations it ON it.id = s.iteration_id
+                          WHERE s.id = ?""", [sample_id])
         if row is None:
             return None
         row["gates"] = loads(row["gates"], {})

@@ -120,7 +120,8 @@ def test_bulk_and_quick_decisions_in_a_large_iteration_are_all_recorded(store):
 # -- keyboard and the real server -------------------------------------------------------------------------------
 
 def test_the_shortcut_script_maps_keys_to_the_tab_buttons():
-    assert HEAD.startswith("<script>") and HEAD.endswith("</script>") and app.launch_options()["head"] == HEAD
+    assert HEAD.startswith("<style>") and HEAD.endswith("</script>") and app.launch_options()["head"].startswith(HEAD)
+    assert "#review-help-text { position: fixed" in HEAD and 'event.key === "Escape"' in HEAD
     for key, elem_id in KEYS.items():
         assert f'"{key}": "{elem_id}"' in HEAD
     for needed in ("review-save-edit", "#review-reasons input[type=checkbox]", "#review-final textarea",

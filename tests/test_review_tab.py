@@ -22,7 +22,8 @@ def test_load_opens_the_first_pending_sample_with_its_gates_and_suggestion(revie
     assert v["suggested"] == ("suggested: accept" if status == "kept" else "suggested: reject (too_short)")
     gates = v["gates"].values.tolist()
     assert ["generate", "non_empty", "pass", ""] in gates and gates[-1][:2] == ["filter", "drop_short"]
-    assert len(value(v["listing"])) == 8 and list(value(v["listing"]).columns)[:3] == ["id", "status", "verdict"]
+    assert len(value(v["listing"])) == 8 and list(value(v["listing"]).columns) == [
+        "id", "instruction", "final text", "words", "growth", "pipeline", "verdict", "language"]
     assert v["guidelines"] == review.NO_GUIDELINES and v["overlap"] == 1
     assert v["agreement"] == "Agreement in iteration 0: needs two curators (no decisions yet)"
     assert v["diff"]["visible"] is False and v["save_edit"]["visible"] is False
@@ -71,7 +72,8 @@ def test_accept_records_the_user_and_moves_to_the_next_pending_sample(reviewed):
     assert v["progress"] == "1 of 8 decided · 1 accepted · 0 rejected"
     [row] = reviewed.decision_history(1)
     assert (row["verdict"], row["user"], row["note"]) == ("accept", "alice", "fine")
-    assert value(v["listing"]).iloc[0].tolist()[:3] == [1, reviewed.get_sample(1)["status"], "accept"]
+    row = value(v["listing"]).iloc[0].tolist()
+    assert row[0] == 1 and row[5].startswith(reviewed.get_sample(1)["status"]) and row[6].startswith("accept · ")
 
 
 def test_reject_needs_a_reason_and_records_the_chosen_ones(reviewed):
@@ -98,6 +100,26 @@ def test_edit_keeps_both_versions_and_training_uses_the_edit(reviewed):
     s.open(1)
     assert value(s.view["final"]) == original + " One more line." and "edited" in s.view["final"]["label"]
     assert "final text edited by alice" in s.view["info"] and s.view["final"]["interactive"] is False
+
+
+def test_an_edit_is_measured_as_the_text_that_counts_and_a_shrinking_one_asks_first(reviewed):
+    s = Session(reviewed, "alice", diff_on=True)
+    sample = reviewed.get_sample(1)
+    initial = len(sample["initial_response"].split())
+    short = " ".join(sample["initial_response"].split()[:2]) + "."
+    asked = s.save_edit(short)["message"]
+    assert f"check this edit: it has 2 words, fewer than the initial response ({initial})" in asked
+    assert "Press Save edit again to keep it" in asked and reviewed.decision_history(1) == []
+    assert s.save_edit(short)["message"] == "accepted sample 1 with your edit"  # the same text again: kept
+    s.open(1)
+    growth = f"{2 / initial:.2f}x"
+    assert growth in s.view["final"]["label"] and f"growth {growth}" in s.view["info"]
+    spans = value(s.view["diff"])
+    assert "".join(t for t, c in spans if c != "removed") == short  # the diff shows the edit ...
+    assert "".join(t for t, c in spans if c != "added") == sample["final_expansion"]  # ... against the original
+    assert "the edit by alice" in s.view["diff"]["label"]
+    longer = sample["final_expansion"] + " And one more sentence to close."
+    assert s.save_edit(longer)["message"] == "accepted sample 1 with your edit"  # nothing to confirm
 
 
 def test_undo_withdraws_the_last_decisions_one_by_one(reviewed):

@@ -31,10 +31,10 @@ _SCRIPT = """
     const tab = shown ? TABS[shown.textContent.trim()] : "";
     if (tab) params.set("tab", tab);
     if (tab === "review") {
-      const iteration = value("#review-iteration input");
       const info = document.querySelector("#review-sample-info");
-      const sample = info && info.textContent.match(/Sample (\\d+)/);
-      if (iteration) params.set("iteration", iteration);
+      const text = info ? info.textContent : "";
+      const sample = text.match(/Sample (\\d+)/), iteration = text.match(/iteration (\\d+)/);
+      if (iteration) params.set("iteration", iteration[1]);
       if (sample) params.set("sample", sample[1]);
     }
     const query = "?" + params.toString();

@@ -25,7 +25,20 @@ HELP = """**Shortcuts** (ignored while typing in a field)
 | `r` | reject with the ticked reasons | `k` / `←` | previous sample |
 | `e` | edit the final text | `Ctrl+Enter` | save the edit (while in the text) |
 | `u` | undo your last decision | `1`–`8` | tick / untick a reject reason |
-| `?` / `h` | show / hide this help | | |
+| `?` / `h` | show / hide this help | `Esc` | close this help |
+"""
+
+# The help floats over the sample (the page does not move) until `?`, `h`, `Esc` or its button closes it.
+_STYLE = """
+#review-help-text { position: fixed !important; top: 12vh; left: 50%; transform: translateX(-50%); z-index: 1000;
+  width: min(720px, 92vw); max-height: 76vh; overflow: auto; padding: 16px 20px; border-radius: 8px;
+  background: var(--background-fill-primary, #fff); border: 1px solid var(--border-color-primary, #ccc);
+  box-shadow: 0 12px 48px rgba(0, 0, 0, 0.35); }
+#review-actions { position: fixed !important; left: 0; right: 0; bottom: 0; z-index: 900; margin: 0 !important;
+  padding: 6px max(16px, calc((100vw - 1280px) / 2)); background: var(--background-fill-primary, #fff);
+  border-top: 1px solid var(--border-color-primary, #ccc); box-shadow: 0 -6px 18px rgba(0, 0, 0, 0.12); }
+#review-actions #review-message, #review-actions #review-progress { max-height: 3em; overflow: auto; }
+#review-rest { margin-bottom: 240px; }
 """
 
 _SCRIPT = """
@@ -49,6 +62,11 @@ _SCRIPT = """
   };
   document.addEventListener("keydown", (event) => {
     const target = event.target;
+    if (event.key === "Escape" && shown(document.getElementById("review-help-text"))) {
+      const toggle = button("review-help");
+      if (toggle) { event.preventDefault(); toggle.click(); }
+      return;
+    }
     if ((event.ctrlKey || event.metaKey) && event.key === "Enter" && target && target.closest
         && target.closest("#review-final")) {
       const save = button("review-save-edit");
@@ -73,4 +91,5 @@ _SCRIPT = """
 })();
 """
 
-HEAD = "<script>" + _SCRIPT % {"keys": json.dumps(KEYS), "reason_keys": json.dumps(REASON_KEYS)} + "</script>"
+HEAD = ("<style>" + _STYLE + "</style><script>"
+        + _SCRIPT % {"keys": json.dumps(KEYS), "reason_keys": json.dumps(REASON_KEYS)} + "</script>")

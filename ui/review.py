@@ -56,7 +56,9 @@ def _bound(handler, studio):
 
 
 def _text(label: str, name: str, lines: int) -> gr.Textbox:
-    return gr.Textbox(label=label, lines=lines, max_lines=40, interactive=False, elem_id=f"review-{name}")
+    """A text of the sample at a fixed height (longer texts scroll inside), so nothing moves between samples."""
+    return gr.Textbox(label=label, lines=lines, max_lines=lines, interactive=False, autoscroll=False,
+                      elem_id=f"review-{name}")
 
 
 def _filters_panel(c: dict) -> None:
@@ -82,33 +84,42 @@ def _sample_panel(c: dict) -> None:
         c["info"] = gr.Markdown(elem_id="review-sample-info")
         c["suggested"] = gr.Markdown(elem_id="review-suggested")
     with gr.Row():
-        c["instruction"] = _text("Instruction", "instruction", 14)
-        c["initial"] = _text("Initial response", "initial", 14)
+        c["instruction"] = _text("Instruction", "instruction", 13)
+        c["initial"] = _text("Initial response", "initial", 13)
         with gr.Column():
-            c["half"] = _text("Stage 1: the first half given", "half", 5)
-            c["stage1"] = _text("Stage 1: its expansion", "stage1", 7)
-        c["final"] = _text("Final expansion", "final", 14)
+            c["half"] = _text("Stage 1: the first half given", "half", 4)
+            c["stage1"] = _text("Stage 1: its expansion", "stage1", 6)
+        c["final"] = _text("Final expansion", "final", 13)
 
 
 def _actions_panel(c: dict) -> None:
-    with gr.Row():
-        for name, label, variant in (("accept", "Accept (a)", "primary"), ("reject", "Reject (r)", "stop"),
-                                     ("edit", "Edit (e)", "secondary"), ("undo", "Undo (u)", "secondary"),
-                                     ("prev", "← Previous (k)", "secondary"), ("next", "Next (j) →", "secondary"),
-                                     ("help", "Shortcuts (?)", "secondary")):
-            c[name] = gr.Button(label, variant=variant, elem_id=f"review-{name}", min_width=90)
-        c["save_edit"] = gr.Button("Save edit (Ctrl+Enter)", variant="primary", visible=False,
-                                   elem_id="review-save-edit")
-    with gr.Row():
-        c["reasons"] = gr.CheckboxGroup(list(REJECT_REASONS), label="Reject reasons (keys 1–8)",
-                                        elem_id="review-reasons", scale=3)
-        c["note"] = gr.Textbox(label="Note (optional)", elem_id="review-note", scale=2)
-    c["message"] = gr.Markdown(elem_id="review-message")
-    c["progress"] = gr.Markdown(elem_id="review-progress")
+    """The action bar, fixed to the bottom of the window (CSS in ui/hotkeys.py): the buttons are its last row, so
+    Accept stays at one place whatever the texts or the message above it."""
+    with gr.Column(elem_id="review-actions"):
+        with gr.Row(equal_height=True):
+            c["message"] = gr.Markdown(elem_id="review-message")
+            c["progress"] = gr.Markdown(elem_id="review-progress")
+        with gr.Row():
+            c["reasons"] = gr.CheckboxGroup(list(REJECT_REASONS), label="Reject reasons (keys 1–8)",
+                                            elem_id="review-reasons", scale=3)
+            c["note"] = gr.Textbox(label="Note (optional)", elem_id="review-note", scale=2)
+        with gr.Row():
+            for name, label, variant in (("accept", "Accept (a)", "primary"), ("reject", "Reject (r)", "stop"),
+                                         ("edit", "Edit (e)", "secondary"), ("undo", "Undo (u)", "secondary"),
+                                         ("prev", "← Previous (k)", "secondary"),
+                                         ("next", "Next (j) →", "secondary"), ("help", "Shortcuts (?)", "secondary")):
+                c[name] = gr.Button(label, variant=variant, elem_id=f"review-{name}", min_width=90)
+            c["save_edit"] = gr.Button("Save edit (Ctrl+Enter)", variant="primary", visible=False,
+                                       elem_id="review-save-edit")
     c["help_text"] = gr.Markdown(HELP, visible=False, elem_id="review-help-text")
+
+
+def _details_panel(c: dict) -> None:
+    """Below the sample: its gates and the word diff."""
     c["gates"] = gr.Dataframe(headers=GATE_HEADERS, interactive=False, label="Gates", max_height=240,
                               elem_id="review-gates")
-    c["diff_toggle"] = gr.Checkbox(label="Show the word diff, initial → final", elem_id="review-diff-toggle")
+    c["diff_toggle"] = gr.Checkbox(label="Show the word diff, initial → final (an edit: original → edit)",
+                                   elem_id="review-diff-toggle")
     c["diff"] = gr.HighlightedText(combine_adjacent=True, show_inline_category=False, show_legend=True,
                                    color_map={"added": "green", "removed": "red"}, visible=False,
                                    elem_id="review-diff")
@@ -122,7 +133,7 @@ def _bulk_and_settings_panel(c: dict) -> None:
         c["bulk_message"] = gr.Markdown(elem_id="review-bulk-message")
         c["bulk_confirm"] = gr.Button("Confirm", variant="stop", visible=False, elem_id="review-bulk-confirm", scale=0)
         c["bulk_cancel"] = gr.Button("Cancel", visible=False, elem_id="review-bulk-cancel", scale=0)
-    with gr.Accordion("Curation settings and agreement", open=True):
+    with gr.Accordion("Curation settings and agreement", open=False):
         with gr.Row(equal_height=True):
             c["guidelines_edit"] = gr.Textbox(label="Guidelines (markdown, shown above to every curator)", lines=3,
                                               elem_id="review-guidelines-edit", scale=3)
@@ -174,11 +185,16 @@ def build_tab(studio, run, wanted=None) -> None:
     `wanted` (a State the page's load fills from its address) names the iteration and sample to open first."""
     c: dict = {"wanted": wanted if wanted is not None else gr.State({})}
     with gr.Tab("Review", id="review") as c["tab"]:
-        with gr.Accordion("Guidelines", open=True):
-            c["guidelines"] = gr.Markdown(elem_id="review-guidelines")
-        _filters_panel(c)
+        # The sample first, then its action bar (fixed at the window's bottom); what a curator opens now and
+        # then folds away below it.
         _sample_panel(c)
         _actions_panel(c)
-        _bulk_and_settings_panel(c)
+        with gr.Column(elem_id="review-rest"):
+            _details_panel(c)
+            with gr.Accordion("Filters and the list of samples", open=False, elem_id="review-filters"):
+                _filters_panel(c)
+            with gr.Accordion("Guidelines", open=False, elem_id="review-guidelines-box"):
+                c["guidelines"] = gr.Markdown(elem_id="review-guidelines")
+            _bulk_and_settings_panel(c)
         c.update(ids=gr.State([]), cursor=gr.State(new_cursor()), bulk=gr.State({}), help_shown=gr.State(False))
     _wire(studio, run, c)

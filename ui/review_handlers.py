@@ -5,17 +5,32 @@ sample. The ordered ids of the filtered samples live in a gr.State; the cursor s
 
 from __future__ import annotations
 
+import hashlib
+
 import gradio as gr
 
 from selflengthen.curation import decisions
 from selflengthen.curation.agreement import curator_agreement
 from selflengthen.curation.filters import ReviewFilter
-from selflengthen.curation.rules import check_reasons, final_text, latest_edit
+from selflengthen.config import RunConfig
+from selflengthen.curation.rules import check_reasons, edit_concerns, final_text, latest_edit
 from selflengthen.errors import InputError, SelfLengthenError
 from selflengthen.shapes import Iteration, Run, Store
+from selflengthen.stages.common import gate_rules
 from ui.common import curator_markdown, user_of
+from ui.review_bulk import (  # noqa: F401 (the tab wires them from here, with the other handlers)
+    BULK_FIELDS,
+    ask_bulk,
+    ask_bulk_accept,
+    ask_bulk_reject,
+    bulk_hidden as _bulk_hidden,
+    cancel_bulk,
+    confirm_bulk,
+    replaced_verdicts,
+)
 from ui.review_view import (
     ReviewCursor,
+    curator_overlap,
     VIEW_FIELDS,
     blank_view,
     counted,
@@ -31,7 +46,6 @@ from ui.review_view import (
 UNDO_DEPTH = 100
 FILTER_FIELDS = ("verdict", "status", "gate", "language", "min_words", "max_words", "min_growth", "max_growth",
                  "search")
-BULK_FIELDS = ("bulk", "bulk_message", "bulk_confirm", "bulk_cancel")
 LOAD_FIELDS = ("iteration", *FILTER_FIELDS, "ids", *VIEW_FIELDS, "guidelines", "guidelines_edit", "overlap",
                "agreement", *BULK_FIELDS)
 APPLY_FIELDS = ("iteration", "ids", *VIEW_FIELDS, "guidelines", "agreement", *BULK_FIELDS)
@@ -40,17 +54,13 @@ NO_GUIDELINES = "*No guidelines yet for this run: write them under Curation sett
 
 # -- navigation -------------------------------------------------------------------------------------------
 
-def _overlap(store: Store, run_name: str | None) -> int:
-    return int(store.require_run(run_name)["overlap"] or 1)
-
-
 @guarded
 def go_next(studio, run_name: str, ids: list[int], cursor: ReviewCursor, diff_on: bool,
             request: gr.Request | None = None):
     """The next sample needing this curator's decision; the plain next one when no later sample needs it."""
     store = studio.store
     position = int(cursor["position"])
-    found = store.next_needing_decision(ids, position + 1, user_of(request), _overlap(store, run_name))
+    found = store.next_needing_decision(ids, position + 1, user_of(request), curator_overlap(store, run_name))
     if found is not None:
         return show_view(store, ids, {**cursor, "position": found}, diff_on)
     if position + 1 < len(ids):
@@ -84,7 +94,7 @@ def open_row(studio, ids: list[int], cursor: ReviewCursor, diff_on: bool, evt: g
 
 def show_diff(studio, cursor: ReviewCursor, diff_on: bool) -> dict:
     store = studio.store
-    sample = store.get_sample(cursor["sample_id"]) if cursor.get("sample_id") is not None else None
+    sample = store.review_sample(cursor["sample_id"]) if cursor.get("sample_id") is not None else None
     return diff_view(sample, diff_on) if sample else gr.update(visible=bool(diff_on), value=[])
 
 
@@ -99,7 +109,7 @@ def _decide(store: Store, run_name: str, ids: list[int], cursor: ReviewCursor, d
     with the curator's inputs kept; the reload updates `seen_id`, so pressing again records it knowingly.
     """
     sample_id = cursor["sample_id"]
-    overlap = _overlap(store, run_name)
+    overlap = curator_overlap(store, run_name)
     before = store.effective_verdict(sample_id)
     try:
         decisions.decide(store, sample_id, verdict, user=user, overlap=overlap, seen_id=cursor["seen_id"], **decision)
@@ -157,6 +167,11 @@ def save_edit(studio, run_name: str, ids: list[int], cursor: ReviewCursor, edite
     edit = latest_edit(sample["history"])
     if text == final_text(sample, edit and edit["edited_text"]):
         return message_only(cursor, "the text is unchanged: edit it first, or press Accept")
+    concerns = edit_concerns(sample, text, gate_rules(RunConfig.from_dict(store.require_run(run_name)["config"])))
+    key = hashlib.sha256(text.encode("utf-8")).hexdigest()
+    if concerns and cursor.get("confirm_edit") != key:  # the first press explains; the same text again keeps it
+        return message_only({**cursor, "confirm_edit": key},
+                            f"check this edit: {'; '.join(concerns)}. Press Save edit again to keep it as it is.")
     return _decide(store, run_name, ids, cursor, diff_on, user_of(request), "accept",
                    f"accepted sample {sample['id']} with your edit", edited_text=text, note=note or "")
 
@@ -174,77 +189,12 @@ def undo(studio, run_name: str, ids: list[int], cursor: ReviewCursor, diff_on: b
     stack = [i for i in stack[:len(stack) - stack[::-1].index(sample_id)] if i != sample_id] if sample_id in stack \
         else stack
     before = store.effective_verdict(sample_id)
-    decisions.decide(store, sample_id, "pending", user=user, overlap=_overlap(store, run_name))
+    decisions.decide(store, sample_id, "pending", user=user, overlap=curator_overlap(store, run_name))
     after = store.effective_verdict(sample_id)
     cursor = {**counted(cursor, before, after), "undo": stack}
     position = ids.index(sample_id) if sample_id in ids else cursor["position"]
     return show_view(store, ids, {**cursor, "position": position}, diff_on,
                      f"undo: your {verdict} of sample {sample_id} is withdrawn · its verdict is now {after}")
-
-
-# -- bulk -------------------------------------------------------------------------------------------------
-
-def _bulk_hidden(message: str = "") -> tuple:
-    return {}, message, gr.update(visible=False), gr.update(visible=False)
-
-
-def ask_bulk(store: Store, ids: list[int], verdict: str, reasons=()) -> tuple:
-    """The confirmation of a bulk action on every filtered sample, with the count and how many standing
-    verdicts it would replace (a curator's reject is never overturned without being told); nothing is recorded."""
-    if not ids:
-        return _bulk_hidden("No sample matches the filters.")
-    if verdict == "reject":
-        try:
-            reasons = check_reasons(reasons)
-        except InputError as e:
-            return _bulk_hidden(md_text(str(e)))
-    question = f"Accept {len(ids)} filtered samples?" if verdict == "accept" else \
-        f"Reject {len(ids)} filtered samples as {', '.join(reasons)}?"
-    replaced = replaced_verdicts(store, ids, verdict)
-    if replaced:
-        question += (f" **{replaced} of them already have the other verdict, which this replaces** (filter Decision ="
-                     " pending to leave decided samples alone).")
-    return ({"verdict": verdict, "reasons": list(reasons)}, question,
-            gr.update(visible=True), gr.update(visible=True))
-
-
-def replaced_verdicts(store: Store, ids: list[int], verdict: str) -> int:
-    """How many of the samples have a standing verdict other than `verdict`."""
-    sample = store.get_sample(ids[0])
-    standing = store.current_decisions(sample["iteration_id"]) if sample else {}
-    wanted = set(ids)
-    return sum(1 for sid, d in standing.items() if sid in wanted and d["verdict"] != verdict)
-
-
-def ask_bulk_accept(studio, ids: list[int]) -> tuple:
-    store = studio.store
-    return ask_bulk(store, ids, "accept")
-
-
-def ask_bulk_reject(studio, ids: list[int], reasons: list[str]) -> tuple:
-    store = studio.store
-    return ask_bulk(store, ids, "reject", reasons)
-
-
-def cancel_bulk() -> tuple:
-    return _bulk_hidden("Bulk action cancelled.")
-
-
-def confirm_bulk(studio, run_name: str, ids: list[int], cursor: ReviewCursor, bulk: dict, note: str, diff_on: bool,
-                 request: gr.Request | None = None) -> tuple:
-    """Record the confirmed bulk verdict on every filtered sample, one decision row each, in one transaction."""
-    store = studio.store
-    if not bulk or not ids:
-        return message_only(cursor, "nothing to confirm") + _bulk_hidden()
-    try:
-        rows = [decisions.decision_row(i, bulk["verdict"], reasons=bulk["reasons"], note=note) for i in ids]
-        # confirmed with the count of the verdicts it replaces (ask_bulk): recorded without the conflict check
-        n = decisions.record(store, rows, user=user_of(request), overlap=_overlap(store, run_name))
-    except SelfLengthenError as e:
-        return message_only(cursor, str(e)) + _bulk_hidden()
-    done = f"accepted {n} samples" if bulk["verdict"] == "accept" else \
-        f"rejected {n} samples ({', '.join(bulk['reasons'])})"
-    return show_view(store, ids, recounted(store, cursor), diff_on, done) + _bulk_hidden()
 
 
 # -- loading a run, an iteration, a filter ----------------------------------------------------------------------
@@ -303,6 +253,9 @@ def load_run(studio, run_name: str | None, diff_on: bool, request: gr.Request | 
         iteration = _whole(wanted.get("iteration")) is not None and store.get_iteration(
             run["id"], _whole(wanted["iteration"])) or iteration
         sample_id = _whole(wanted.get("sample"))
+        sample = store.get_sample(sample_id) if sample_id is not None else None
+        if sample and sample["run_id"] == run["id"]:  # a sample id names its iteration
+            iteration = store.iteration_by_id(sample["iteration_id"])
     return _loaded(store, run, iteration, diff_on, user_of(request), sample_id)
 
 

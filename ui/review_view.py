@@ -21,7 +21,7 @@ from selflengthen.shapes import Sample, Store
 
 PAGE_ROWS = 100
 RECOUNT_SECONDS = 15  # progress is adjusted by this curator's own actions, recounted from the store this often
-LIST_HEADERS = ["id", "status", "verdict", "initial_words", "final_words", "growth", "reject_reason", "language"]
+LIST_HEADERS = ["id", "instruction", "final text", "words", "growth", "pipeline", "verdict", "language"]
 GATE_HEADERS = ["step", "gate", "result", "reason"]
 VIEW_FIELDS = ("cursor", "info", "instruction", "initial", "half", "stage1", "final", "save_edit", "gates",
                "suggested", "reasons", "note", "diff", "listing", "progress", "message")
@@ -55,6 +55,11 @@ def new_cursor(iteration_id: int | None = None, latest_id: int | None = None, ru
             "seen_id": 0, "undo": [], "total": 0, "counts": {}, "counted_at": 0.0}
 
 
+def curator_overlap(store: Store, run_name: str | None) -> int:
+    """How many curators each sample of the run goes to."""
+    return int(store.require_run(run_name)["overlap"] or 1)
+
+
 def recounted(store: Store, cursor: ReviewCursor) -> ReviewCursor:
     iteration_id = cursor["iteration_id"]
     if iteration_id is None:
@@ -79,8 +84,16 @@ def _labelled(text: str | None, label: str, **extra) -> dict:
 
 
 def diff_view(sample: Sample, diff_on: bool) -> dict:
+    """The word diff: initial response -> final expansion; for an edited sample, original expansion -> the edit
+    (what the curator changed, and the original beside it)."""
     if not diff_on:
         return gr.update(visible=False)
+    edit = latest_edit(sample["history"])
+    if edit is not None:
+        before = sample["final_expansion"] or sample["initial_response"]
+        return gr.update(visible=True, value=word_diff(before, edit["edited_text"]),
+                         label=f"Original {'expansion' if sample['final_expansion'] else 'response'} → "
+                               f"the edit by {edit['user'] or 'anonymous'}, word by word")
     if not sample["final_expansion"]:
         return gr.update(visible=True, value=[(sample["initial_response"], None)],
                          label="No final expansion to compare")
@@ -88,11 +101,39 @@ def diff_view(sample: Sample, diff_on: bool) -> dict:
                      label="Initial → final, word by word")
 
 
+def list_row(row: dict) -> list:
+    """One row of the list, to read: the texts' first words, the numbers, what the pipeline did, and the verdict
+    that counts with its reasons and who gave it.
+
+    >>> row = list_row({"id": 4, "instruction_start": "Write an essay   about the sea", "final_start": "The sea.",
+    ...                 "initial_words": 40, "final_words": 90, "growth": 2.25, "status": "dropped_short",
+    ...                 "reject_reason": "filter/drop_short", "verdict": "reject", "verdict_reasons": ["off_topic"],
+    ...                 "decided_by": "bob", "language": "en"})
+    >>> row[:5]
+    [4, 'Write an essay about the sea', 'The sea.', '40 → 90', 2.25]
+    >>> row[5:]
+    ['dropped_short (filter/drop_short)', 'reject: off_topic · bob', 'en']
+    """
+    reasons = f": {', '.join(row['verdict_reasons'])}" if row["verdict_reasons"] else ""
+    who = f" · {row['decided_by'] or 'anonymous'}" if row["verdict"] != "pending" else ""
+    pipeline = row["status"] + (f" ({row['reject_reason']})" if row["reject_reason"] else "")
+    words = f"{row['initial_words']} → {row['final_words']}" if row["final_words"] else str(row["initial_words"])
+    return [row["id"], _snippet(row["instruction_start"]), _snippet(row["final_start"]), words,
+            round(row["growth"], 2) if row["growth"] is not None else "", pipeline, row["verdict"] + reasons + who,
+            row["language"]]
+
+
+def _snippet(text: str | None, words: int = 12) -> str:
+    """The first words of a text on one line, with … when there is more."""
+    parts = (text or "").split()
+    return " ".join(parts[:words]) + (" …" if len(parts) > words else "")
+
+
 def _page(store: Store, ids: list[int], position: int) -> dict:
     """The list page holding `position`: PAGE_ROWS rows with each sample's effective verdict."""
     start = position // PAGE_ROWS * PAGE_ROWS
     page_ids = ids[start:start + PAGE_ROWS]
-    rows = [[row[c] if row[c] is not None else "" for c in LIST_HEADERS] for row in store.review_rows(page_ids)]
+    rows = [list_row(row) for row in store.review_rows(page_ids)]
     label = f"Samples {start + 1}–{start + len(page_ids)} of {len(ids)} (click a row to open it)"
     return gr.update(value=pd.DataFrame(rows, columns=LIST_HEADERS), label=label if ids else "No sample matches")
 
@@ -102,9 +143,12 @@ def _texts(sample: Sample, keep_inputs: bool) -> dict:
     expansion, else the initial response."""
     edit = latest_edit(sample["history"])
     final = final_text(sample, edit and edit["edited_text"])
-    label = "Final expansion (edited; the original is kept)" if edit else "Final expansion" \
-        if sample["final_expansion"] else "Final text (no expansion: the initial response)"
-    growth = f" · {sample['growth']:.2f}x" if sample["growth"] is not None else ""
+    label = "Final text (edited; the original is kept: turn on the word diff to compare)" if edit else \
+        "Final expansion" if sample["final_expansion"] else "Final text (no expansion: the initial response)"
+    initial = count_words(sample["initial_response"] or "")
+    # Growth of the text that counts: an edit is measured against the initial response like an expansion.
+    growth = f" · {count_words(final) / initial:.2f}x" if edit and initial else \
+        f" · {sample['growth']:.2f}x" if sample["growth"] is not None else ""
     return {"instruction": sample["instruction"], "initial": _labelled(sample["initial_response"], "Initial response"),
             "half": _labelled(sample["first_half"], "Stage 1: the first half given"),
             "stage1": _labelled(sample["stage1_expansion"], "Stage 1: its expansion"),
@@ -137,6 +181,9 @@ def show_view(store: Store, ids: list[int], cursor: ReviewCursor, diff_on: bool,
     if sample is None:
         return blank_view(cursor, f"sample {ids[position]} no longer exists: apply the filters again")
     texts = _texts(sample, keep_inputs)
+    edit, initial = latest_edit(sample["history"]), count_words(sample["initial_response"] or "")
+    if edit and initial:  # the headline's growth is the edited text's, as the label's
+        sample = {**sample, "growth": count_words(edit["edited_text"]) / initial}
     cursor = {**cursor, "position": position, "sample_id": sample["id"],
               "seen_id": max((d["id"] for d in sample["history"]), default=0)}
     keep = gr.update()

@@ -133,4 +133,6 @@ def headline(sample: Sample, position: int, total: int, edited_by: str | None = 
         parts.append(f"same initial response as sample {', '.join(map(str, sample['siblings']))}")
     if edited_by is not None:
         parts.append(f"final text edited by {_name(edited_by)}")
+    if sample.get("iteration_idx") is not None:
+        parts.append(f"iteration {sample['iteration_idx']}")
     return " · ".join(parts)

@@ -17,6 +17,8 @@ import re
 from dataclasses import dataclass
 
 from selflengthen.errors import InputError
+from selflengthen.method.gates import GateRules, check_text
+from selflengthen.method.words import count_words
 from selflengthen.shapes import Decision, Sample
 
 REJECT_REASONS = ("too_short", "repetitive", "off_topic", "truncated", "factual_error", "language_mix",
@@ -143,3 +145,24 @@ def final_text(sample: Sample, edited_text: str | None = None) -> str:
     'mine'
     """
     return edited_text or sample["final_expansion"] or sample["initial_response"]
+
+
+def edit_concerns(sample: Sample, text: str, rules: GateRules = GateRules()) -> list[str]:
+    """Why a curator's edit may be a slip, to confirm before it is kept: it is shorter than the initial response
+    (the method keeps texts that grew), or it fails one of the run's text gates.
+
+    >>> sample = {"initial_response": "One two three four five six.", "language": "en"}
+    >>> edit_concerns(sample, "One two three")[0]
+    'it has 3 words, fewer than the initial response (6)'
+    >>> edit_concerns(sample, "One two three")[1]
+    "it fails the ends_with_punctuation gate: ends with 'ne two three'"
+    >>> edit_concerns(sample, "One two three four five six, and seven.")
+    []
+    """
+    concerns = []
+    words, initial = count_words(text), count_words(sample["initial_response"] or "")
+    if words < initial:
+        concerns.append(f"it has {words} words, fewer than the initial response ({initial})")
+    concerns += [f"it fails the {g.gate} gate: {g.reason}" for g in check_text(text, sample["language"], rules=rules)
+                 if not g.passed]
+    return concerns
