@@ -100,6 +100,15 @@ class DecisionsMixin:
         return [_decision(r) for r in self.query("SELECT * FROM decisions WHERE sample_id = ? ORDER BY id",
                                                  [sample_id])]
 
+    def last_decision_id(self, iteration_ids: list[int]) -> int:
+        """The newest decision row of these iterations (0 for none): decisions are only ever appended, so a
+        view derived from them is current while this number stays the same."""
+        if not iteration_ids:
+            return 0
+        marks = ", ".join("?" for _ in iteration_ids)
+        row = self.one(f"SELECT max(id) AS id FROM decisions WHERE iteration_id IN ({marks})", list(iteration_ids))
+        return row["id"] or 0
+
     def verdict_counts(self, iteration_id: int) -> dict[str, int]:
         """{'accept': n, 'reject': n, 'pending': n} by effective verdict; 'pending' counts samples whose
         every verdict was undone (samples never decided are not counted)."""

@@ -331,3 +331,12 @@ def m007_lifebench_score(db):
     db.execute("UPDATE eval_items SET lifebench_score = lifebench(type, words, target, target_low, target_high)"
                " WHERE response IS NOT NULL AND error IS NULL AND words IS NOT NULL AND target_low IS NOT NULL"
                " AND target_high IS NOT NULL")
+
+
+@migrations(name="008_status_indexes")
+def m008_status_indexes(db):
+    # What `status`, the Runs tab and Insights read of every sample -- the word counts of expanded samples and the
+    # gates' rejection counts -- from indexes alone: the rows themselves hold long texts, and reading them for
+    # 20,000 samples took a tenth of a second per iteration.
+    db.execute("CREATE INDEX samples_by_expanded_words ON samples (iteration_id, rounds, final_words)")
+    db.execute("CREATE INDEX samples_by_rejections ON samples (iteration_id, rejections)")

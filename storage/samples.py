@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from operator import itemgetter
 
-from selflengthen.runs.insights import mean_median
 from storage.base import dumps, loads, now
 
 _SAMPLE_JSON = ("gates", "rejections")
@@ -108,6 +107,12 @@ class SamplesMixin:
             params.extend(statuses)
         return [_sample(r) for r in self.query(sql + " ORDER BY id", params)]
 
+    def sample_numbers(self, iteration_id: int, limit: int) -> list[dict]:
+        """The first `limit` samples of an iteration, by id, without their texts: id, status, word counts, growth,
+        rounds and reject reason."""
+        return self.query("SELECT id, status, initial_words, final_words, growth, rounds, reject_reason FROM samples"
+                          " WHERE iteration_id = ? ORDER BY id LIMIT ?", [iteration_id, limit])
+
     def get_sample(self, sample_id: int) -> dict | None:
         row = self.one("SELECT * FROM samples WHERE id = ?", [sample_id])
         return _sample(row) if row else None
@@ -133,20 +138,28 @@ class SamplesMixin:
         return {r["status"]: r["n"] for r in rows}
 
     def word_stats(self, iteration_id: int) -> dict:
-        """Mean and median words of initial responses and of final expansions (expanded samples only)."""
-        rows = self.query("SELECT initial_words, final_words, rounds FROM samples WHERE iteration_id = ?",
-                          [iteration_id])
-        initial = [r["initial_words"] for r in rows]
-        final = [r["final_words"] for r in rows if r["final_words"] is not None and r["rounds"] > 0]
-
-        (mi, di), (mf, df) = mean_median(initial), mean_median(final)
+        """Mean and median words of initial responses and of final expansions (expanded samples only), computed
+        in SQL (an iteration of 20,000 samples in a few milliseconds, no rows loaded)."""
+        (mi, di), (mf, df) = (self._mean_median("initial_words", "iteration_id = ?", iteration_id),
+                              self._mean_median("final_words", "iteration_id = ? AND final_words IS NOT NULL"
+                                                               " AND rounds > 0", iteration_id))
         return {"initial_words_mean": mi, "initial_words_median": di, "final_words_mean": mf,
                 "final_words_median": df}
 
+    def _mean_median(self, column: str, where: str, iteration_id: int) -> tuple[float | None, float | None]:
+        """(mean rounded to 0.1, median) of a word-count column over the rows `where` selects; (None, None) for
+        none. The median is statistics.median's: the middle value, or the mean of the two middle ones."""
+        row = self.one(f"SELECT count(*) AS n, avg({column}) AS mean FROM samples WHERE {where}", [iteration_id])
+        n = row["n"]
+        if not n:
+            return None, None
+        middle = [r["v"] for r in self.query(f"SELECT {column} AS v FROM samples WHERE {where} ORDER BY {column}"
+                                             f" LIMIT ? OFFSET ?", [iteration_id, 2 - n % 2, (n - 1) // 2])]
+        return round(row["mean"], 1), middle[0] if n % 2 else (middle[0] + middle[1]) / 2
+
     def rejection_counts(self, iteration_id: int) -> dict[str, int]:
         """Gate rejections over every attempt of every sample, summed: {gate: n}."""
-        totals: dict[str, int] = {}
-        for row in self.query("SELECT rejections FROM samples WHERE iteration_id = ?", [iteration_id]):
-            for gate, n in loads(row["rejections"], {}).items():
-                totals[gate] = totals.get(gate, 0) + n
-        return totals
+        rows = self.query("SELECT r.key AS gate, sum(r.value) AS n FROM samples s, json_each(s.rejections) r"
+                          " WHERE s.iteration_id = ? AND json_valid(s.rejections) GROUP BY r.key ORDER BY r.key",
+                          [iteration_id])
+        return {r["gate"]: r["n"] for r in rows}

@@ -1,6 +1,7 @@
 """Insights: distinct-n known answers, chart data from a real store, the figures, and the tab's refresh handler."""
 
 import json
+import statistics
 
 import pytest
 from gradio_client import Client
@@ -113,7 +114,12 @@ def test_figures_plot_the_stored_numbers(store):
     *figures, table = insights_view(studio_for(store), "r")
     words, growth, acceptance, reasons, gates, distinct = figures
     assert [t.name for t in words.data] == ["initial response", "final expansion"]
-    assert list(words.data[0].y) == data[0]["initial_words"] + data[1]["initial_words"]
+    box = words.data[0]  # boxes drawn from each iteration's statistics, not from every sample's count
+    assert list(box.x) == [f"iteration {d['iteration']}" for d in data]
+    assert list(box.median) == [statistics.median(d["initial_words"]) for d in data]
+    assert list(box.mean) == [round(statistics.fmean(d["initial_words"]), 1) for d in data]
+    assert all(lo <= q1 <= med <= q3 <= hi for lo, q1, med, q3, hi in
+               zip(box.lowerfence, box.q1, box.median, box.q3, box.upperfence))
     means = {t.name: list(t.y) for t in growth.data}
     assert means["initial response (mean)"] == [d["initial_mean"] for d in data]
     assert means["final expansion (median)"] == [d["final_median"] for d in data]
@@ -167,3 +173,23 @@ def test_refresh_handler_through_a_real_gradio_server(store):
         assert "no data yet" in empty[0]["plot"]
     finally:
         demo.close()
+
+
+def test_the_view_is_drawn_again_only_when_the_run_changed_and_never_on_a_hidden_tab(store):
+    studio = studio_for(store)
+    first = insights_view(studio, "r")
+    assert insights_view(studio, "r") is first  # nothing changed: the drawn view is reused
+    assert all(out == gr_skip() for out in insights_view(studio, "r", shown=False))  # another tab is shown
+    iteration = store.latest_iteration(store.require_run("r")["id"])
+    sample = store.iteration_samples(iteration["id"])[0]
+    store.record_decision(sample["id"], "reject", reasons=["off_topic"], user="ann")
+    again = insights_view(studio, "r")
+    assert again is not first and again[-1].equals(insights_view(studio, "r")[-1])
+    rejected = {t.name: list(t.y) for t in again[2].data}["rejected"]
+    assert rejected[-1] > 0  # the new decision is in the redrawn acceptance chart
+
+
+def gr_skip():
+    import gradio as gr
+
+    return gr.skip()

@@ -7,6 +7,7 @@ rows, so the handler is a plain function of (store, run name).
 
 from __future__ import annotations
 
+import statistics
 from functools import partial
 
 import gradio as gr
@@ -36,18 +37,35 @@ def chart_layout(fig: go.Figure, title: str, x: str, y: str, **extra) -> go.Figu
 
 
 def words_figure(insights: list[dict]) -> go.Figure:
-    """Word-count distributions per iteration: initial responses beside final expansions."""
+    """Word-count distributions per iteration: initial responses beside final expansions, as boxes drawn from
+    their quartiles (a few numbers per box, however many samples: the page gets no per-sample data)."""
     title = "Word counts per iteration"
     if not data.has_samples(insights):
         return empty_figure(title)
     fig = go.Figure()
     for kind, label in (("initial", "initial response"), ("final", "final expansion")):
-        xs, ys = [], []
-        for item in insights:
-            xs += [f"iteration {item['iteration']}"] * len(item[f"{kind}_words"])
-            ys += item[f"{kind}_words"]
-        fig.add_trace(go.Box(x=xs, y=ys, name=label, marker_color=COLORS[kind], boxmean=True, boxpoints=False))
+        boxes = [(f"iteration {item['iteration']}", box_stats(item[f"{kind}_words"])) for item in insights]
+        boxes = [(x, b) for x, b in boxes if b]
+        fig.add_trace(go.Box(x=[x for x, _ in boxes], name=label, marker_color=COLORS[kind],
+                             **{k: [b[k] for _, b in boxes] for k in ("q1", "median", "q3", "lowerfence",
+                                                                      "upperfence", "mean")}))
     return chart_layout(fig, title, "", "words", boxmode="group")
+
+
+def box_stats(values: list[int]) -> dict | None:
+    """Quartiles, Tukey's fences (the most extreme values within 1.5 IQR) and the mean of a list; None if empty.
+
+    >>> box_stats([1, 2, 3, 4, 100])
+    {'q1': 1.5, 'median': 3, 'q3': 52.0, 'lowerfence': 1, 'upperfence': 100, 'mean': 22.0}
+    """
+    if not values:
+        return None
+    ordered = sorted(values)
+    q1, median, q3 = statistics.quantiles(ordered, n=4) if len(ordered) > 1 else (ordered[0],) * 3
+    reach = 1.5 * (q3 - q1)
+    inside = [v for v in ordered if q1 - reach <= v <= q3 + reach] or ordered
+    return {"q1": q1, "median": statistics.median(ordered), "q3": q3, "lowerfence": inside[0],
+            "upperfence": inside[-1], "mean": round(statistics.fmean(ordered), 1)}
 
 
 def growth_figure(insights: list[dict]) -> go.Figure:
@@ -136,10 +154,48 @@ BUILDERS = {"words": words_figure, "growth": growth_figure, "acceptance": accept
             "reasons": reasons_figure, "gates": gates_figure, "distinct": distinct_figure}
 
 
-def insights_view(studio, run_name: str | None) -> tuple:
-    """The six figures (in FIGURES order) and the summary table of a run."""
-    store = studio.store
-    insights = data.gather(store, run_name)
+_CACHE: dict[tuple, tuple] = {}  # (database, run) -> (data version, the drawn view); a few runs at most
+_CACHE_RUNS = 8
+
+
+def data_version(store, run_name: str | None) -> tuple | None:
+    """What the insights of a run depend on, read cheaply: each iteration's row (an iterate job rewrites it when
+    its samples change) and the newest decision. None while an iteration is running (its samples are moving)."""
+    run = store.get_run(run_name) if run_name else None
+    if run is None:
+        return None
+    iterations = store.list_iterations(run["id"])
+    if any(it["status"] == "running" for it in iterations):
+        return None
+    return (tuple((it["id"], it["status"], it["updated_at"]) for it in iterations),
+            store.last_decision_id([it["id"] for it in iterations]))
+
+
+def gathered(store, run_name: str | None) -> tuple:
+    """The tab's figures and table of the run, from `data.gather`, drawn again only when its data version
+    changed (a run of 100,000 samples takes over a second to gather; an unchanged one is a few small queries)."""
+    version, key = data_version(store, run_name), (str(getattr(store, "path", id(store))), run_name)
+    cached = _CACHE.get(key)
+    if version is not None and cached and cached[0] == version:
+        return cached[1]
+    view = _view(data.gather(store, run_name))
+    if version is not None:
+        _CACHE.pop(key, None)
+        _CACHE[key] = (version, view)
+        while len(_CACHE) > _CACHE_RUNS:
+            _CACHE.pop(next(iter(_CACHE)))
+    return view
+
+
+def insights_view(studio, run_name: str | None, shown: bool = True) -> tuple:
+    """The six figures (in FIGURES order) and the summary table of a run; nothing while the tab is not shown
+    (`shown` False: a run picked on another tab is drawn when this tab opens)."""
+    if not shown:
+        return tuple(gr.skip() for _ in range(len(FIGURES) + 1))
+    return gathered(studio.store, run_name)
+
+
+def _view(insights: list[dict]) -> tuple:
     table = pd.DataFrame(data.summary_rows(insights), columns=data.SUMMARY_COLUMNS)
     return (*(BUILDERS[name](insights) for name in FIGURES), table)
 
@@ -155,8 +211,11 @@ def build_tab(studio, run) -> None:
                 plots += [gr.Plot(elem_id=f"insights-{name}", show_label=False) for name in pair]
         table = gr.Dataframe(headers=data.SUMMARY_COLUMNS, label="Per iteration", interactive=False,
                              elem_id="insights-table")
+        shown = gr.Checkbox(False, visible=False, elem_id="insights-shown")  # filled in the page, see below
     handler = partial(insights_view, studio)
     outputs = [*plots, table]
     refresh.click(handler, run, outputs, api_name="insights_refresh")
-    run.change(handler, run, outputs, api_name=False)
+    # A run picked on another tab is not drawn there and then: the page says whether this tab is the one shown.
+    run.change(handler, [run, shown], outputs, api_name=False,
+               js="(run, shown) => [run, !!document.querySelector('#insights-refresh')?.getClientRects().length]")
     tab.select(handler, run, outputs, api_name=False)

@@ -54,13 +54,16 @@ def status_rows(store: Store, run_name: str | None) -> list[list]:
     return [[it[c] for c in STATUS_COLUMNS] for it in run_status(store, run)["iterations"]]
 
 
+SAMPLE_ROWS = 500  # the Runs tab lists the latest iteration's first samples; Review pages through them all
+
+
 def sample_rows(store: Store, run_name: str | None) -> list[list]:
-    """The latest iteration's samples, one row each."""
+    """The latest iteration's first SAMPLE_ROWS samples, one row each (their numbers only: no text is read)."""
     run = store.get_run(run_name) if run_name else None
     iteration = store.latest_iteration(run["id"]) if run else None
     if iteration is None:
         return []
-    return [[s[c] for c in SAMPLE_COLUMNS] for s in store.iteration_samples(iteration["id"])]
+    return [[s[c] for c in SAMPLE_COLUMNS] for s in store.sample_numbers(iteration["id"], SAMPLE_ROWS)]
 
 
 def sample_detail(studio, sample_id) -> tuple[str, str, str, str, str]:
@@ -248,7 +251,7 @@ def _build_list(studio, run) -> tuple:
     status = gr.Dataframe(headers=STATUS_COLUMNS, interactive=False, elem_id="runs-status",
                           label="Iterations of the current run")
     samples = gr.Dataframe(headers=SAMPLE_COLUMNS, interactive=False, elem_id="runs-samples",
-                           label="Samples of the latest iteration (click a row)")
+                           label="Samples of the latest iteration: its first 500 (click a row; Review has them all)")
 
     def pick(evt: gr.SelectData):
         return open_row(studio, evt.row_value)
