@@ -337,6 +337,8 @@ def m007_lifebench_score(db):
 def m008_status_indexes(db):
     # What `status`, the Runs tab and Insights read of every sample -- the word counts of expanded samples and the
     # gates' rejection counts -- from indexes alone: the rows themselves hold long texts, and reading them for
-    # 20,000 samples took a tenth of a second per iteration.
+    # 20,000 samples took a tenth of a second per iteration. And a sample's siblings (the other expansions of its
+    # initial response), which Review looks up for every sample it opens: without an index, a scan of every row.
     db.execute("CREATE INDEX samples_by_expanded_words ON samples (iteration_id, rounds, final_words)")
     db.execute("CREATE INDEX samples_by_rejections ON samples (iteration_id, rejections)")
+    db.execute("CREATE INDEX samples_by_response ON samples (response_of)")
