@@ -196,7 +196,8 @@ def test_cancel_stops_a_running_job_and_a_second_launch_is_refused(tmp_path, unt
         job = wait_for(lambda: (j := studio.store.latest_job(studio.store.get_run("r")["id"], "iterate"))
                        and j["stage"] == "generate" and j)
         second = plain(start_iteration(studio, "r", None))
-        assert second.startswith("cannot start: jobs: 'iterate' is still running (python -m selflengthen iterate")
+        assert second.startswith(f"cannot start: jobs: job {job['id']} (iterate) of run 'r' is running ('iterate'): "
+                                 "python -m selflengthen iterate")
         assert cancel_iteration(studio) == f"asked job {job['id']} to stop; finished work is kept"
         assert studio.worker.wait(60)
         text = plain(iterate_progress(studio, "r")[0])

@@ -40,13 +40,13 @@ def test_a_failing_step_stops_the_chain_with_the_cli_error_line(store, tmp_path)
 def test_only_one_chain_at_a_time_and_none_while_a_job_lives(store):
     worker = Worker(store)
     worker.launch("sleeper", [python("import time; time.sleep(30)")])
-    with pytest.raises(InputError, match="cannot start 'other': 'sleeper' is still running"):
+    with pytest.raises(InputError, match="cannot start 'other': 'sleeper' is starting \\('sleeper'\\): .*time.sleep"):
         worker.launch("other", [python("pass")])
     assert worker.cancel() == []  # no job row to ask: the command itself is stopped
     assert worker.wait(30) and worker.state()["returncode"] != 0
     run = store.create_run("r", "m", "m", "transformers", "demo", {}, [])
     job = store.start_job("iterate", run_id=run["id"])  # held by this live process, as a CLI job would be
-    with pytest.raises(InputError, match=f"job {job} \\(iterate\\) of run 'r' is running"):
+    with pytest.raises(InputError, match=f"job {job} \\(iterate\\) of run 'r' is running \\(pid \\d+\\): "):
         worker.launch("other", [python("pass")])
 
 

@@ -73,13 +73,27 @@ def stamp(value: str | None) -> str:
     return value[:19].replace("T", " ") if value else ""
 
 
-def chain_line(state: dict, label: str) -> str:
-    """The worker's chain of commands called `label`: which command runs, or where it stopped."""
+def chain_line(state: dict, label: str, live: Job | None = None) -> str:
+    """The worker's chain of commands called `label`: which command runs -- with that step's own progress when
+    `live` is the job it started (stage, counts, ETA) -- or where it stopped.
+
+    >>> state = {"label": "train", "commands": [["a"], ["b"]], "step": 1, "steps": 2, "running": True,
+    ...          "command": "python -m selflengthen iterate", "error": ""}
+    >>> chain_line(state, "train", {"kind": "iterate", "id": 7, "status": "running", "stage": "expand", "done": 3,
+    ...                             "total": 8, "started_at": None, "stage_started_at": None, "finished_at": None})
+    'Running step 2 of 2: `python -m selflengthen iterate` · iterate (job 7): expand 3/8 · ETA -'
+    """
     if state["label"] != label or not state["commands"]:
         return ""
     step = f"step {state['step'] + 1} of {state['steps']}"
     if state["running"]:
-        return f"Running {step}: `{state['command']}`"
+        line = f"Running {step}: `{state['command']}`"
+        if live is not None and live.get("status") == "running":
+            p = job_progress(live)
+            counts = f" {p['done']}/{p['total']}" if p["total"] else ""
+            line += f" · {live['kind']} (job {live['id']}): {p['stage'] or 'starting'}{counts}" + \
+                f" · ETA {format_seconds(p['eta'])}"
+        return line
     if state["error"]:
         return f"**Stopped at {step}:** {state['error']}"
     return f"Finished ({state['steps']} command{'s' if state['steps'] > 1 else ''})."

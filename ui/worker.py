@@ -42,12 +42,17 @@ class Worker:
 
     def busy_reason(self) -> str | None:
         """Why nothing can start now (a chain of ours, or a live job of any process), else None."""
-        if self._thread is not None and self._thread.is_alive():
-            return f"'{self.label}' is still running ({shown(self.commands[self.step])})"
         live = self.store.live_jobs()
-        if live:
-            job = live[0]
-            return f"job {job['id']} ({job['kind']}) of run '{job['run_name']}' is running (pid {job['pid']})"
+        job = live[0] if live else None
+        running = f"job {job['id']} ({job['kind']}) of run '{job['run_name']}' is running" if job else None
+        if self._thread is not None and self._thread.is_alive():
+            # One job and one command, the same: the store's live job when it has started, else the chain's step.
+            step = f", step {self.step + 1} of {len(self.commands)}" if len(self.commands) > 1 else ""
+            what = running or f"'{self.label}' is starting"
+            command = job["command"] if job and job.get("command") else shown(self.commands[self.step])
+            return f"{what} ('{self.label}'{step}): {command}"
+        if job:
+            return f"{running} (pid {job['pid']}): {job.get('command') or 'started by another process'}"
         return None
 
     def launch(self, label: str, commands: list[list[str]]) -> None:
