@@ -342,3 +342,17 @@ def m008_status_indexes(db):
     db.execute("CREATE INDEX samples_by_expanded_words ON samples (iteration_id, rounds, final_words)")
     db.execute("CREATE INDEX samples_by_rejections ON samples (iteration_id, rejections)")
     db.execute("CREATE INDEX samples_by_response ON samples (response_of)")
+
+
+@migrations(name="009_holds")
+def m009_holds(db):
+    # Which curator has which sample open in Review, until when: "next" hands each curator a sample that nobody
+    # else holds, so two curators working at once do not decide the same sample twice (with overlap 1).
+    db.execute("""
+        CREATE TABLE holds (
+            sample_id INTEGER NOT NULL REFERENCES samples(id),
+            user TEXT NOT NULL,
+            until REAL NOT NULL,
+            PRIMARY KEY (sample_id, user)
+        )""")
+    db.execute("CREATE INDEX holds_by_user ON holds (user)")

@@ -6,6 +6,8 @@ per-action queries touch only the samples at hand.
 
 from __future__ import annotations
 
+import time
+
 from selflengthen.curation.filters import ReviewFilter
 from selflengthen.curation.rules import effective_decision, latest_per_curator, needs_decision
 from storage.base import loads
@@ -14,6 +16,7 @@ from storage.decisions import EFFECTIVE_VERDICTS_SQL, PER_CURATOR_SQL
 LIST_COLUMNS = ("id", "status", "reject_reason", "language", "initial_words", "final_words", "growth")
 LIST_SNIPPET = 90  # characters of the instruction and of the final text a list row shows
 QUEUE_CHUNK = 200
+HOLD_SECONDS = 300.0  # a sample shown to a curator is theirs this long, or until they move on
 _STATUS_SQL = {"passed": "s.status = 'kept'", "failed gates": "s.reject_reason IS NOT NULL"}
 
 
@@ -141,11 +144,33 @@ class ReviewMixin:
         for first, end in spans:
             for begin in range(first, end, QUEUE_CHUNK):
                 chunk = ids[begin:min(begin + QUEUE_CHUNK, end)]
-                latest = self.curator_latest(chunk)
+                latest, holders = self.curator_latest(chunk), self.holders(chunk) if user else {}
                 for offset, sample_id in enumerate(chunk):
-                    if needs_decision(latest.get(sample_id, []), user, overlap):
+                    if needs_decision(latest.get(sample_id, []), user, overlap, holders.get(sample_id, set())):
                         return begin + offset
         return None
+
+    # -- holds: who has a sample open now, so "next" hands each curator a sample nobody else is deciding -----
+
+    def hold(self, sample_id: int, user: str, seconds: float = HOLD_SECONDS) -> None:
+        """`user` has `sample_id` open for the next `seconds`; their hold on any other sample ends (they moved
+        on). An anonymous curator ('') holds nothing: without names, curators cannot be told apart."""
+        if not user:
+            return
+        with self.transaction() as db:
+            db.execute("DELETE FROM holds WHERE user = ? AND sample_id != ?", [user, sample_id])
+            db.execute("INSERT INTO holds (sample_id, user, until) VALUES (?, ?, ?) ON CONFLICT (sample_id, user)"
+                       " DO UPDATE SET until = excluded.until", [sample_id, user, time.time() + seconds])
+
+    def holders(self, sample_ids: list[int]) -> dict[int, set[str]]:
+        """{sample_id: the curators holding it open now} (expired holds do not count)."""
+        clause, params = _in(sample_ids)
+        rows = self.query(f"SELECT sample_id, user FROM holds WHERE sample_id IN {clause} AND until > ?",
+                          [*params, time.time()])
+        out: dict[int, set[str]] = {}
+        for row in rows:
+            out.setdefault(row["sample_id"], set()).add(row["user"])
+        return out
 
     def withdrawable(self, sample_ids: list[int], user: str) -> tuple[int, str] | None:
         """(sample, verdict) of the first of `sample_ids` on which `user` has a standing verdict (to undo)."""

@@ -130,6 +130,13 @@ def open_filters(page) -> None:
         page.locator("#review-list").wait_for(state="visible")
 
 
+def shown_sample(page) -> str:
+    """The id of the sample the Review tab shows."""
+    import re
+
+    return re.search(r"Sample (\d+)", text_of(page, "review-sample-info")).group(1)
+
+
 def press(page, key: str) -> None:
     """A shortcut key pressed with the focus outside any field (as a curator reading the page would)."""
     page.locator("#review-sample-info").click()

@@ -9,8 +9,8 @@ import time
 import pytest
 
 from browsing import (OUTPUT, PAYLOAD, USERS, Store, browser, choose, closed_pages_after, login,  # noqa: F401
-                      open_filters, open_tab, press, require_browser, seeded_run, server, shoot, text_of,
-                      wait_for_text)
+                      open_filters, open_tab, press, require_browser, seeded_run, server, shoot, shown_sample,
+                      text_of, wait_for_text)
 
 require_browser()
 pytestmark = pytest.mark.slow
@@ -44,40 +44,76 @@ def test_model_output_renders_as_inert_text(server, browser):
     shoot(page, "review-hostile-text")
 
 
-def test_two_curators_at_once_lose_no_decision(server, browser):
+def duo_decisions(db, run: str, expected: int) -> list[dict]:
+    """The run's decision rows (user, sample, verdict), once `expected` of them are stored (or 30 s passed)."""
+    store, deadline = Store(db), time.monotonic() + 30
+    while True:
+        rows = store.query("SELECT d.user, d.sample_id, d.verdict FROM decisions d JOIN samples s"
+                           " ON s.id = d.sample_id JOIN runs r ON r.id = s.run_id WHERE r.name = ?", [run])
+        if len(rows) >= expected or time.monotonic() > deadline:
+            store.close()
+            return rows
+        time.sleep(0.25)
+
+
+def open_review(pages: dict, db, run: str) -> None:
+    """Each page on the run's Review tab, showing one of its samples."""
+    store = Store(db)
+    total = len(store.iteration_samples(store.latest_iteration(store.require_run(run)["id"])["id"]))
+    store.close()
+    for page in pages.values():
+        choose(page, "run-select", run)
+        open_tab(page, "Review")
+        wait_for_text(page, "review-sample-info", f" of {total} ")
+
+
+def test_two_curators_at_once_get_disjoint_queues_and_lose_no_decision(server, browser):
     url, db = server
     seeded_run(db, "duo", "shared", n_instructions=8)
     pages = {user: login(browser, url, user) for user in USERS}
-    for page in pages.values():
-        choose(page, "run-select", "duo")
-        open_tab(page, "Review")
-        wait_for_text(page, "review-sample-info", "Sample")
+    open_review(pages, db, "duo")
     alice, bob = pages["alice"], pages["bob"]
-    # Both opened the same first sample; alice accepts it, then bob's reject is held back as a conflict.
+    # Overlap 1: each curator is handed a sample the other does not hold, as fast as the keys go.
+    for _ in range(4):
+        for page in pages.values():
+            press(page, "a")
+    rows = duo_decisions(db, "duo", 8)
+    assert {user: len([r for r in rows if r["user"] == user]) for user in USERS} == {"alice": 4, "bob": 4}
+    decided = [r["sample_id"] for r in rows]
+    assert len(decided) == len(set(decided))  # no sample decided twice: two disjoint streams
+    # A conflict can still happen when a curator opens another's sample on purpose: held back, then overridden.
+    shown = shown_sample(alice)
+    bob.goto(f"{url}?run=duo&tab=review&sample={shown}")
+    wait_for_text(bob, "review-sample-info", f"Sample {shown} ·")
     press(alice, "a")
-    wait_for_text(alice, "review-message", "accepted sample")
+    wait_for_text(alice, "review-message", f"accepted sample {shown}")
     press(bob, "1")
     press(bob, "r")
-    conflict = wait_for_text(bob, "review-message", "alice")
-    assert "after you opened it" in conflict
+    assert "after you opened it" in wait_for_text(bob, "review-message", "alice")
     press(bob, "r")  # pressing again records the override, knowingly
-    wait_for_text(bob, "review-message", "rejected sample")
-    # Then both curate in turns, as fast as the keys go, each from their own place in the queue.
+    wait_for_text(bob, "review-message", f"rejected sample {shown}")
+
+
+def test_with_overlap_two_both_curators_decide_each_sample_and_see_their_agreement(server, browser):
+    url, db = server
+    seeded_run(db, "pair", "both", n_instructions=8)
+    store = Store(db)
+    store.set_curation(store.require_run("pair")["id"], overlap=2)
+    store.close()
+    pages = {user: login(browser, url, user) for user in USERS}
+    open_review(pages, db, "pair")
+    alice = pages["alice"]
     for _ in range(3):
         for page in pages.values():
             press(page, "a")
-    store = Store(db)
-    deadline = time.monotonic() + 30
-    while True:
-        rows = store.query("SELECT d.user, d.verdict FROM decisions d JOIN samples s ON s.id = d.sample_id"
-                           " JOIN runs r ON r.id = s.run_id WHERE r.name = 'duo'")
-        counts = {user: len([r for r in rows if r["user"] == user]) for user in USERS}
-        if counts == {"alice": 4, "bob": 4} or time.monotonic() > deadline:
-            break
-        time.sleep(0.25)
-    assert counts == {"alice": 4, "bob": 4}
-    assert sorted(r["verdict"] for r in rows) == ["accept"] * 7 + ["reject"]
-    store.close()
+    rows = duo_decisions(db, "pair", 6)
+    assert {r["user"] for r in rows} == set(USERS)
+    assert {r["sample_id"] for r in rows if r["user"] == "alice"} == {r["sample_id"] for r in rows
+                                                                       if r["user"] == "bob"}  # shared
+    alice.reload()  # the agreement is counted when the run loads
+    wait_for_text(alice, "review-sample-info", "Sample")
+    alice.get_by_text("Curation settings and agreement").click()
+    assert "Cohen's kappa" in wait_for_text(alice, "review-agreement", "over 3 samples (alice, bob)")
 
 
 def test_the_address_keeps_run_tab_and_sample_through_a_reload_and_a_copied_link(server, browser):
@@ -89,8 +125,8 @@ def test_the_address_keeps_run_tab_and_sample_through_a_reload_and_a_copied_link
     wait_for_text(page, "review-sample-info", " · 1 of ")
     press(page, "j")
     press(page, "j")
-    info = wait_for_text(page, "review-sample-info", " · 3 of ")
-    sample = info.split()[1]
+    wait_for_text(page, "review-sample-info", " · 3 of ")
+    sample = shown_sample(page)
     page.wait_for_function("s => window.location.search.includes('sample=' + s)", arg=sample)
     address = page.url
     assert "run=linked" in address and "tab=review" in address and "iteration=0" in address

@@ -2,6 +2,8 @@
 
 import re
 
+from selflengthen.curation.filters import ReviewFilter
+
 
 from reviewing import XSS, Session, value
 from studios import studio_for
@@ -159,7 +161,8 @@ def test_effective_verdict_an_undo_withdraws_only_its_own_curators_verdict(revie
 
 def test_a_conflicting_decision_is_held_back_until_pressed_again(reviewed):
     alice, bob = Session(reviewed, "alice"), Session(reviewed, "bob")
-    assert alice.sample_id == bob.sample_id == 1
+    assert (alice.sample_id, bob.sample_id) == (1, 2)  # each curator their own sample: alice holds sample 1
+    bob.open(1)  # ... but bob opens it on purpose
     alice.accept()
     v = bob.reject(["too_short"])
     assert re.fullmatch(r"sample 1 was accepted by alice at \d\d:\d\d after you opened it — press again to override",
@@ -170,9 +173,27 @@ def test_a_conflicting_decision_is_held_back_until_pressed_again(reviewed):
     assert [(d["user"], d["verdict"]) for d in reviewed.decision_history(1)] == [("alice", "accept"),
                                                                                 ("bob", "reject")]
     assert reviewed.current_decisions(1)[1]["verdict"] == "reject"
-    assert alice.sample_id == bob.sample_id == 2
+    assert (alice.sample_id, bob.sample_id) == (2, 3)  # sample 2 went to alice first: bob gets the next one
+    bob.open(2)
     alice.accept()
     assert bob.accept()["message"] == "accepted sample 2"  # the same verdict is no conflict
+
+
+def test_next_hands_each_curator_a_sample_nobody_else_holds(reviewed):
+    alice, bob = Session(reviewed, "alice"), Session(reviewed, "bob")
+    seen = {"alice": [alice.sample_id], "bob": [bob.sample_id]}
+    for _ in range(3):
+        for name, session in (("alice", alice), ("bob", bob)):
+            session.accept()
+            seen[name].append(session.sample_id)
+    decided = [d["sample_id"] for d in reviewed.query("SELECT sample_id FROM decisions")]
+    assert len(decided) == len(set(decided)) == 6  # no sample decided twice
+    assert not set(seen["alice"]) & set(seen["bob"])  # two disjoint streams
+    reviewed.hold(seen["bob"][-1], "bob", seconds=-1)  # bob's hold ran out (he left): his sample is free again
+    dave = Session(reviewed, "dave")
+    assert dave.sample_id == seen["bob"][-1]
+    anonymous = Session(reviewed, "")  # without names curators cannot be told apart: no holds, the old queue
+    assert anonymous.sample_id == min(set(reviewed.filter_sample_ids(ReviewFilter(1))) - set(decided))
 
 
 def test_overlap_queues_each_sample_for_k_curators_and_measures_agreement(reviewed):
@@ -184,7 +205,7 @@ def test_overlap_queues_each_sample_for_k_curators_and_measures_agreement(review
             session.accept() if verdict == "accept" else session.reject(["other"])
     assert alice.sample_id == bob.sample_id == 4  # no conflict under overlap: each curator decides alone
     carol = Session(reviewed, "carol")
-    assert carol.sample_id == 4  # samples 1-3 have their two curators
+    assert carol.sample_id == 5  # samples 1-3 have their two curators, and sample 4 is open with two
     alice.open(1)
     assert alice.next()["info"].startswith("Sample 4")  # alice decided 2 and 3 already
     kappa = review.agreement_text(reviewed, reviewed.iteration_by_id(1))
@@ -215,3 +236,17 @@ def test_guidelines_show_no_image_and_no_html_from_a_curator(reviewed):
     assert "![" not in shown and "<img" not in shown and "**on topic**" in shown
     assert "[image: t](http://tracker.example/p.gif)" in shown  # a link to follow on purpose, nothing loads by itself
     assert reviewed.require_run("r")["guidelines"] == pixel  # stored as written: the editor shows it unchanged
+
+
+def test_without_a_login_a_display_name_from_the_browser_names_the_decisions(reviewed):
+    from types import SimpleNamespace
+
+    from ui.common import CURATOR_COOKIE, user_of
+
+    named = Session(reviewed, "")
+    named.request = SimpleNamespace(username=None, cookies={CURATOR_COOKIE: "Ann%20Lee"})
+    named.accept()
+    assert reviewed.decision_history(1)[-1]["user"] == "Ann Lee"
+    login_wins = SimpleNamespace(username="alice", cookies={CURATOR_COOKIE: "Mallory"})
+    assert user_of(login_wins) == "alice" and user_of(SimpleNamespace(username=None, cookies={})) == ""
+    assert user_of(SimpleNamespace(username=None, cookies={CURATOR_COOKIE: "x" * 90})) == "x" * 40

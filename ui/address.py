@@ -41,6 +41,14 @@ _SCRIPT = """
     if (query !== window.location.search) history.replaceState(null, "", query + window.location.hash);
   };
   setInterval(sync, 300);
+  // The curator's display name (no login), kept in a cookie: shown again in its field when the page opens.
+  const named = setInterval(() => {
+    const field = document.querySelector("#review-name textarea, #review-name input");
+    if (!field) return;
+    clearInterval(named);
+    const kept = (document.cookie.match(/(?:^|; )selflengthen_curator=([^;]*)/) || [])[1];
+    if (kept && !field.value) field.value = decodeURIComponent(kept);
+  }, 500);
 })();
 """
 

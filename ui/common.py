@@ -25,9 +25,35 @@ class Studio:
     auth: bool = False
 
 
+CURATOR_COOKIE = "selflengthen_curator"  # a display name a curator gives without --auth (Review tab)
+MAX_NAME = 40
+
+
 def user_of(request: gr.Request | None) -> str:
-    """The logged-in curator (with --auth), else '' (decisions then carry no user)."""
-    return (getattr(request, "username", None) or "") if request is not None else ""
+    """The logged-in curator (with --auth); without a login, the display name this browser gave (a cookie the
+    Review tab sets); else '' (decisions then carry no user). A login always wins over a name."""
+    if request is None:
+        return ""
+    username = getattr(request, "username", None)
+    if username:
+        return username
+    try:
+        cookies = request.cookies or {}
+    except (AttributeError, KeyError, TypeError):  # a request object without cookies (tests, API calls)
+        return ""
+    return display_name(cookies.get(CURATOR_COOKIE, ""))
+
+
+def display_name(text) -> str:
+    """A curator's display name as stored: URL-decoded, one line of printable text, at most MAX_NAME characters.
+
+    >>> display_name("Ann%20Lee"), display_name(" x  y "), display_name(None)
+    ('Ann Lee', 'x y', '')
+    """
+    from urllib.parse import unquote
+
+    name = " ".join(unquote(str(text or "")).split())
+    return "".join(ch for ch in name if ch.isprintable())[:MAX_NAME]
 
 
 def run_names(store: Store) -> list[str]:

@@ -15,6 +15,7 @@ from selflengthen.curation.filters import STATUS_FILTERS, VERDICT_FILTERS
 from selflengthen.curation.rules import REJECT_REASONS
 from ui.hotkeys import HELP
 from ui.review_handlers import (
+    load_run,
     APPLY_FIELDS,
     BULK_FIELDS,
     FILTER_FIELDS,
@@ -41,6 +42,7 @@ from ui.review_handlers import (
     toggle_help,
     undo,
 )
+from ui.common import CURATOR_COOKIE
 from ui.review_view import GATE_HEADERS, LIST_HEADERS
 
 
@@ -125,7 +127,7 @@ def _details_panel(c: dict) -> None:
                                    elem_id="review-diff")
 
 
-def _bulk_and_settings_panel(c: dict) -> None:
+def _bulk_and_settings_panel(c: dict, named: bool) -> None:
     with gr.Row(equal_height=True):
         c["bulk_accept"] = gr.Button("Accept all filtered", elem_id="review-bulk-accept", scale=0, min_width=200)
         c["bulk_reject"] = gr.Button("Reject all filtered (ticked reasons)", elem_id="review-bulk-reject", scale=0,
@@ -141,6 +143,19 @@ def _bulk_and_settings_panel(c: dict) -> None:
                                      maximum=10, elem_id="review-overlap", min_width=160)
             c["guidelines_save"] = gr.Button("Save", elem_id="review-guidelines-save", scale=0, min_width=100)
         c["agreement"] = gr.Markdown(elem_id="review-agreement")
+        # Without --auth: a name for this browser's decisions (a cookie, read by `ui.common.user_of`), so a small
+        # trusted team gets per-curator queues and agreement. With a login the login is the name.
+        c["name"] = gr.Textbox(label="Your name (no login here: it names your decisions; kept in this browser)",
+                               elem_id="review-name", max_length=40, visible=named)
+
+
+# The name field's value into this browser's cookie (sent with every request from then on), before the reload.
+REMEMBER_NAME = f"""(run, diff) => {{
+  const field = document.querySelector('#review-name textarea, #review-name input');
+  document.cookie = '{CURATOR_COOKIE}=' + encodeURIComponent((field?.value || '').trim())
+    + '; path=/; max-age=31536000; SameSite=Lax';
+  return [run, diff];
+}}"""
 
 
 def _wire(studio, run, c: dict) -> None:
@@ -176,6 +191,8 @@ def _wire(studio, run, c: dict) -> None:
     c["bulk_cancel"].click(cancel_bulk, None, out(BULK_FIELDS), api_name=False, **serial)
     c["bulk_confirm"].click(_bound(confirm_bulk, studio), [*nav, c["bulk"], c["note"], diff_on],
                             view + out(BULK_FIELDS), api_name="review_bulk_confirm", **serial)
+    gr.on([c["name"].submit, c["name"].blur], _bound(load_run, studio), [run, diff_on], out(LOAD_FIELDS),
+          api_name=False, js=REMEMBER_NAME, **serial)
     c["guidelines_save"].click(_bound(save_curation, studio), [run, c["guidelines_edit"], c["overlap"]],
                                [c["guidelines"], c["message"]], api_name="review_save_guidelines", **serial)
 
@@ -195,6 +212,6 @@ def build_tab(studio, run, wanted=None) -> None:
                 _filters_panel(c)
             with gr.Accordion("Guidelines", open=False, elem_id="review-guidelines-box"):
                 c["guidelines"] = gr.Markdown(elem_id="review-guidelines")
-            _bulk_and_settings_panel(c)
+            _bulk_and_settings_panel(c, named=not studio.auth)
         c.update(ids=gr.State([]), cursor=gr.State(new_cursor()), bulk=gr.State({}), help_shown=gr.State(False))
     _wire(studio, run, c)

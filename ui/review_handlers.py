@@ -228,7 +228,7 @@ def _loaded(store: Store, run: Run | None, iteration: Iteration | None, diff_on:
                   "guidelines": "", "guidelines_edit": "", "overlap": 1, "agreement": ""}
     else:
         ids = store.filter_sample_ids(ReviewFilter(iteration["id"]))
-        cursor = new_cursor(iteration["id"], store.latest_iteration(run["id"])["id"], run["name"])
+        cursor = {**new_cursor(iteration["id"], store.latest_iteration(run["id"])["id"], run["name"]), "user": user}
         if sample_id in ids:
             view = show_view(store, ids, {**recounted(store, cursor), "position": ids.index(sample_id)}, diff_on)
         else:
@@ -277,8 +277,9 @@ def run_changed(studio, run_name: str | None, cursor: ReviewCursor, diff_on: boo
     arriving late must not send the curator back to the first sample, only redraw it over the page's "Loading
     the run" line). The page's first load honours the address's iteration and sample (`wanted`)."""
     if run_name and cursor.get("run") == run_name and cursor.get("iteration_id") is not None:
-        shown = dict(zip(VIEW_FIELDS, show_view(studio.store, ids, cursor, diff_on))) if ids else {}
-        return tuple(shown.get(field, gr.update()) for field in LOAD_FIELDS)
+        # Only the headline: the cursor (and what the curator has seen, for the conflict check) stays as it was.
+        info = dict(zip(VIEW_FIELDS, show_view(studio.store, ids, cursor, diff_on)))["info"] if ids else gr.update()
+        return tuple(info if field == "info" else gr.update() for field in LOAD_FIELDS)
     return load_run(studio, run_name, diff_on, request, wanted if cursor.get("iteration_id") is None else None)
 
 

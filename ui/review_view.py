@@ -184,6 +184,7 @@ def show_view(store: Store, ids: list[int], cursor: ReviewCursor, diff_on: bool,
     edit, initial = latest_edit(sample["history"]), count_words(sample["initial_response"] or "")
     if edit and initial:  # the headline's growth is the edited text's, as the label's
         sample = {**sample, "growth": count_words(edit["edited_text"]) / initial}
+    store.hold(sample["id"], cursor.get("user") or "")  # theirs while they look at it: "next" skips it for others
     cursor = {**cursor, "position": position, "sample_id": sample["id"],
               "seen_id": max((d["id"] for d in sample["history"]), default=0)}
     keep = gr.update()

@@ -112,16 +112,18 @@ def latest_per_curator(history: list[dict]) -> list[dict]:
     return list(latest.values())
 
 
-def needs_decision(latest_per_curator: list[dict], user: str, overlap: int) -> bool:
+def needs_decision(latest_per_curator: list[dict], user: str, overlap: int, holders: set[str] = frozenset()) -> bool:
     """Whether `user` should still see this sample: they have no standing verdict on it, and fewer than
-    `overlap` curators have one.
+    `overlap` curators have one or hold it open now (`holders`: the other curators it is shown to).
 
     >>> rows = [{"user": "ann", "verdict": "accept"}]
     >>> needs_decision(rows, "bob", 1), needs_decision(rows, "bob", 2), needs_decision(rows, "ann", 2)
     (False, True, False)
+    >>> needs_decision([], "bob", 1, holders={"ann"}), needs_decision([], "bob", 2, holders={"ann"})
+    (False, True)
     """
     deciders = {r["user"] for r in latest_per_curator if r["verdict"] != "pending"}
-    return user not in deciders and len(deciders) < overlap
+    return user not in deciders and len(deciders | (set(holders) - {user})) < overlap
 
 
 # -- the text that counts ---------------------------------------------------------------------------------
