@@ -60,19 +60,22 @@ def test_an_evaluation_runs_as_its_cli_twin_and_the_tab_draws_it(tmp_path, untra
     assert "eval · done · stage answer 4/4" in progress.replace("\\", "")
     assert table.values.tolist()[0][1:6] == [0, "generator", "LonGen", "4/4", "done"]
     assert 0 <= table["LonGen"][0] <= 1 and 0 <= table["S_l"][0] <= 100 and 0 < table["LIFEBench"][0] <= 100
-    assert bucket_table.values.tolist()[0][:2] == ["about", "iteration 0 · generator · LonGen"]
-    assert list(lengths.data[0].x) == ["2-4k"] and lengths.data[1].name == "target"
     [evaluation] = studio.store.list_evaluations(studio.store.get_run("r")["id"])
+    answered = studio.store.eval_items(evaluation["id"])
+    # A limit draws the items across LonGen's groups: 4 items of 4 different (language, type, range) groups.
+    assert len({(i["language"], i["type"], i["length_range"]) for i in answered}) == 4
+    assert bucket_table.values.tolist()[0][1] == "iteration 0 · generator · LonGen"
+    assert set(lengths.data[0].x) == {i["length_range"] for i in answered} and lengths.data[1].name == "target"
     assert chosen["value"] == evaluation["id"] and chosen["choices"][0][1] == evaluation["id"]
-    # The first 4 LonGen items are Chinese 'about' items of the 2-4k range.
     assert [t.name for t in buckets.data] == ["iteration 0 · generator · LonGen"]
-    assert list(buckets.data[0].x) == ["about"]
-    assert [t.name for t in scatter.data] == ["target interval", "about", "output = target"]
-    assert items["words"].tolist() == [i["words"] for i in studio.store.eval_items(chosen["value"])]
+    assert set(buckets.data[0].x) == {i["type"] for i in answered}
+    assert [t.name for t in scatter.data][0] == "target interval" and scatter.data[-1].name == "output = target"
+    assert items["words"].tolist() == [i["words"] for i in answered]
     assert items.shape[0] == 4
     by_language, _ = tab.bucket_views(studio, "r", "sl", "language")
-    assert list(by_language.data[0].x) == ["zh"]
-    assert by_language.data[0].y[0] == evaluation["summary"]["sl"]["by_language"]["zh"]
+    languages = list(by_language.data[0].x)
+    assert set(languages) <= {i["language"] for i in answered}
+    assert by_language.data[0].y[0] == evaluation["summary"]["sl"]["by_language"][languages[0]]
     first = studio.store.eval_items(evaluation["id"])[0]
     evt = gr.SelectData(None, {"index": [0, 0], "value": 0, "row_value": items.values.tolist()[0]})
     assert tab.item_texts(studio, evaluation["id"], evt) == (first["query"], first["response"])

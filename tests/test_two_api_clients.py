@@ -33,6 +33,8 @@ def clients(tmp_path):
         pair = [Client(demo.local_url, auth=user, verbose=False) for user in USERS]
         for client in pair:
             client.predict("r", False, api_name="/review_load")
+            with store.transaction() as db:  # as if the first had opened it after the second: both on sample 1
+                db.execute("DELETE FROM holds")
         yield store, *pair
     finally:
         demo.close()
@@ -104,7 +106,9 @@ def test_a_burst_of_decisions_from_two_clients_loses_none_and_overwrites_none_si
         assert all(m or CONFLICT.fullmatch(message) for m, message in zip(recorded, shown[user])), shown[user]
     # A sample with both verdicts: the later one was pressed only after its curator was shown the conflict.
     told = {(user, int(CONFLICT.fullmatch(m).group(1))) for user in shown for m in shown[user] if CONFLICT.fullmatch(m)}
-    assert told, "two curators opening the same samples at once should have met at least once"
+    both = {sample for sample, _ in rows["alice"]} & {sample for sample, _ in rows["bob"]}
+    assert told, "two curators who opened the same sample at once should have met on it"
+    assert both <= {sample for _, sample in told}  # after that, each was handed samples the other did not hold
     for sample in range(1, 9):
         history = store.decision_history(sample)
         for earlier, later in zip(history, history[1:]):

@@ -100,6 +100,7 @@ def _stream(store: Store, queue: list[_Item], backend, config, run, iteration, r
             if extender is None or row["status"] != "generated":
                 stored.add(row)
                 return
+            stored.errors.append(None)  # an answer, counted where the stage's failures are logged
             store.save_samples([row])  # now: the expansion's rows refer to the stored sample
             sample = store.sample_at(row["instruction_id"], row["slot"])
             work = resumed_work(sample, item_text[row["instruction_id"]], config.expand.mode)
