@@ -297,12 +297,17 @@ class Handler(BaseHTTPRequestHandler):
         self._send(200, openai_answer(reply, body.get("model") or self.server.model, path.endswith("chat/completions")))
 
     def _send(self, status: int, data: dict) -> None:
-        payload = json.dumps(data).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(payload)))
-        self.end_headers()
-        self.wfile.write(payload)
+        send_json(self, status, data)
+
+
+def send_json(handler: BaseHTTPRequestHandler, status: int, payload) -> None:
+    """Answer a request with `payload` as JSON (also the tests' stand-in servers' reply, tests/servers.py)."""
+    data = json.dumps(payload).encode()
+    handler.send_response(status)
+    handler.send_header("Content-Type", "application/json")
+    handler.send_header("Content-Length", str(len(data)))
+    handler.end_headers()
+    handler.wfile.write(data)
 
 
 def start_server(slots: int, seconds_per_token: float, port: int = 0, model: str = "sim") -> tuple[SimServer, str]:

@@ -78,13 +78,13 @@ class ReviewMixin:
         return self.one("SELECT count(*) AS n FROM samples WHERE iteration_id = ?", [iteration_id])["n"]
 
     def curator_latest(self, sample_ids) -> dict[int, list[dict]]:
-        """{sample_id: each curator's latest decision (id, user, verdict, reasons, created_at)} for a few samples."""
+        """{sample_id: each curator's latest decision (id, user, verdict, reasons as stored JSON, created_at)} for a
+        few samples."""
         clause, params = _in(sample_ids)
         rows = self.query(f"""SELECT sample_id, user, max(id) AS id, verdict, reasons, created_at FROM decisions
                               WHERE sample_id IN {clause} GROUP BY sample_id, user""", params)
         out: dict[int, list[dict]] = {}
         for row in rows:
-            row["reasons"] = loads(row["reasons"], [])
             out.setdefault(row["sample_id"], []).append(row)
         return out
 
@@ -104,7 +104,7 @@ class ReviewMixin:
             decision = effective_decision(latest.get(row["id"], []))
             row["verdict"] = decision["verdict"] if decision else "pending"
             row["decided_by"] = decision["user"] if decision else None
-            row["verdict_reasons"] = decision["reasons"] if decision else []
+            row["verdict_reasons"] = loads(decision["reasons"], []) if decision else []
         by_id = {r["id"]: r for r in rows}
         return [by_id[i] for i in sample_ids if i in by_id]
 

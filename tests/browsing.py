@@ -130,6 +130,16 @@ def open_filters(page) -> None:
         page.locator("#review-list").wait_for(state="visible")
 
 
+def opened(browser, server, run: str, text: str, tab: str):
+    """A new run seeded with `text` (see `seeded_run`), opened on `tab` by alice; her page."""
+    url, db = server
+    seeded_run(db, run, text)
+    page = login(browser, url, "alice")
+    choose(page, "run-select", run)
+    open_tab(page, tab)
+    return page
+
+
 def shown_sample(page) -> str:
     """The id of the sample the Review tab shows."""
     import re

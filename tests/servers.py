@@ -14,15 +14,7 @@ import time
 import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-
-def send_json(handler: BaseHTTPRequestHandler, status: int, payload) -> None:
-    """Answer a request with `payload` as JSON (a local stand-in server's reply)."""
-    data = json.dumps(payload).encode()
-    handler.send_response(status)
-    handler.send_header("Content-Type", "application/json")
-    handler.send_header("Content-Length", str(len(data)))
-    handler.end_headers()
-    handler.wfile.write(data)
+from bench.simserver import send_json  # noqa: F401 (the stand-in servers' reply; tests import it from here)
 
 
 def free_port() -> int:

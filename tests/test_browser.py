@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from browsing import (ROOT, Store, browser, choose, closed_pages_after, login, open_filters, open_tab,  # noqa: F401
-                      press, require_browser, seeded_run, server, shoot, text_of, wait_for_text)
+from browsing import (ROOT, Store, browser, choose, closed_pages_after, login, open_filters,  # noqa: F401
+                      open_tab, opened, press, require_browser, seeded_run, server, shoot, text_of, wait_for_text)
 
 require_browser()
 pytestmark = pytest.mark.slow
@@ -143,10 +143,7 @@ def test_the_whole_loop_in_the_browser(server, browser, demo_model_dir):
 def test_evaluate_starts_with_its_defaults(server, browser):
     """Nothing touched: the empty item count means all items and the run's token limit applies."""
     url, db = server
-    seeded_run(db, "defaults", "plain")
-    page = login(browser, url, "alice")
-    choose(page, "run-select", "defaults")
-    open_tab(page, "Evaluate")
+    page = opened(browser, server, "defaults", "plain", "Evaluate")
     page.wait_for_function("() => document.querySelector('#eval-command textarea').value.includes('eval --db')")
     assert page.locator("#eval-limit textarea, #eval-limit input").input_value() == ""
     page.locator("#eval-start").click()

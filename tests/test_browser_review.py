@@ -9,8 +9,8 @@ import time
 import pytest
 
 from browsing import (OUTPUT, PAYLOAD, USERS, Store, browser, choose, closed_pages_after, login,  # noqa: F401
-                      open_filters, open_tab, press, require_browser, seeded_run, server, shoot, shown_sample,
-                      text_of, wait_for_text)
+                      open_filters, open_tab, opened, press, require_browser, seeded_run, server, shoot,
+                      shown_sample, text_of, wait_for_text)
 
 require_browser()
 pytestmark = pytest.mark.slow
@@ -18,10 +18,7 @@ pytestmark = pytest.mark.slow
 
 def test_model_output_renders_as_inert_text(server, browser):
     url, db = server
-    seeded_run(db, "hostile", PAYLOAD)
-    page = login(browser, url, "alice")
-    choose(page, "run-select", "hostile")
-    open_tab(page, "Review")
+    page = opened(browser, server, "hostile", PAYLOAD, "Review")
     wait_for_text(page, "review-sample-info", "Sample")
     page.locator("#review-diff-toggle input").check()
     page.wait_for_timeout(1500)
@@ -118,10 +115,7 @@ def test_with_overlap_two_both_curators_decide_each_sample_and_see_their_agreeme
 
 def test_the_address_keeps_run_tab_and_sample_through_a_reload_and_a_copied_link(server, browser):
     url, db = server
-    seeded_run(db, "linked", "addr")
-    page = login(browser, url, "alice")
-    choose(page, "run-select", "linked")
-    open_tab(page, "Review")
+    page = opened(browser, server, "linked", "addr", "Review")
     wait_for_text(page, "review-sample-info", " · 1 of ")
     press(page, "j")
     press(page, "j")

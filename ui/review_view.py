@@ -138,17 +138,19 @@ def _page(store: Store, ids: list[int], position: int) -> dict:
     return gr.update(value=pd.DataFrame(rows, columns=LIST_HEADERS), label=label if ids else "No sample matches")
 
 
-def _texts(sample: Sample, keep_inputs: bool) -> dict:
-    """The sample's texts; the final one is what training would use: the latest edit, else the final
-    expansion, else the initial response."""
-    edit = latest_edit(sample["history"])
+def counted_growth(sample: Sample, edit: dict | None) -> float | None:
+    """Growth of the text that counts: an edit is measured against the initial response like an expansion."""
+    initial = count_words(sample["initial_response"] or "")
+    return count_words(edit["edited_text"]) / initial if edit and initial else sample["growth"]
+
+
+def _texts(sample: Sample, edit: dict | None, keep_inputs: bool) -> dict:
+    """The sample's texts; the final one is what training would use: the latest edit (`edit`), else the final
+    expansion, else the initial response. `sample["growth"]` is the growth to show (`counted_growth`)."""
     final = final_text(sample, edit and edit["edited_text"])
     label = "Final text (edited; the original is kept: turn on the word diff to compare)" if edit else \
         "Final expansion" if sample["final_expansion"] else "Final text (no expansion: the initial response)"
-    initial = count_words(sample["initial_response"] or "")
-    # Growth of the text that counts: an edit is measured against the initial response like an expansion.
-    growth = f" · {count_words(final) / initial:.2f}x" if edit and initial else \
-        f" · {sample['growth']:.2f}x" if sample["growth"] is not None else ""
+    growth = f" · {sample['growth']:.2f}x" if sample["growth"] is not None else ""
     return {"instruction": sample["instruction"], "initial": _labelled(sample["initial_response"], "Initial response"),
             "half": _labelled(sample["first_half"], "Stage 1: the first half given"),
             "stage1": _labelled(sample["stage1_expansion"], "Stage 1: its expansion"),
@@ -180,10 +182,9 @@ def show_view(store: Store, ids: list[int], cursor: ReviewCursor, diff_on: bool,
     sample = store.review_sample(ids[position])
     if sample is None:
         return blank_view(cursor, f"sample {ids[position]} no longer exists: apply the filters again")
-    texts = _texts(sample, keep_inputs)
-    edit, initial = latest_edit(sample["history"]), count_words(sample["initial_response"] or "")
-    if edit and initial:  # the headline's growth is the edited text's, as the label's
-        sample = {**sample, "growth": count_words(edit["edited_text"]) / initial}
+    edit = latest_edit(sample["history"])
+    sample = {**sample, "growth": counted_growth(sample, edit)}  # the label's and the headline's
+    texts = _texts(sample, edit, keep_inputs)
     store.hold(sample["id"], cursor.get("user") or "")  # theirs while they look at it: "next" skips it for others
     cursor = {**cursor, "position": position, "sample_id": sample["id"],
               "seen_id": max((d["id"] for d in sample["history"]), default=0)}

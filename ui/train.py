@@ -142,7 +142,7 @@ def progress_markdown(store: Store, jobs: list[dict], state: dict) -> str:
         lines = [f"**Training of {what}**", *(f"- {training_line(job)}" for job in jobs)]
     else:
         lines = ["No training yet for this run."]
-    live = store.live_jobs()
+    live = store.live_jobs() if state["running"] else []  # the running step's own progress
     chain = chain_line(state, CHAIN_LABEL, live[-1] if live else None)
     return "\n".join(lines + ([f"\n{chain}"] if chain else []))
 

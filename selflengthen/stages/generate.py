@@ -21,7 +21,7 @@ from selflengthen.stages.common import (backend_gate, count_rejection, derive_se
 from selflengthen.stages.reporter import Reporter
 from selflengthen.stages.expand import expansion_task, stored_steps
 from selflengthen.stages.expansion import resumed_work
-from selflengthen.stages.scheduler import Request, Stored, TaskQueue, drive, streams
+from selflengthen.stages.scheduler import Request, Stored, TaskQueue, distinct_servers, drive, streams
 
 BACKEND_FAILURE = "generate/backend"  # the reject reason of a request the backend gave up on
 
@@ -90,26 +90,24 @@ def _stream(store: Store, queue: list[_Item], backend, config, run, iteration, r
 
     tasks = TaskQueue(map(task, queue))
     backends = [backend] + ([extender] if extender is not None else [])
-    limit = sum(b.concurrency for i, b in enumerate(backends) if not any(b.shares_endpoints(a) for a in backends[:i]))
+    item_text = {item.instruction["id"]: item.instruction["text"] for item in queue}
     with Stored(store.save_samples, reporter, error=_backend_error,
                 finished=lambda row: extender is None or row["status"] != "generated") as stored, \
             stored_steps(store, reporter) as steps:
         def done(row: dict | None) -> None:
             if row is None:  # an expansion ended (its steps are stored by `steps`)
                 return
-            if extender is None or row["status"] != "generated":
-                stored.add(row)
+            expands = extender is not None and row["status"] == "generated"
+            stored.add(row, now=expands)  # an expansion's rows refer to its stored sample: store it first
+            if not expands:
                 return
-            stored.errors.append(None)  # an answer, counted where the stage's failures are logged
-            store.save_samples([row])  # now: the expansion's rows refer to the stored sample
             sample = store.sample_at(row["instruction_id"], row["slot"])
             work = resumed_work(sample, item_text[row["instruction_id"]], config.expand.mode)
             # Behind the answers still to ask; the longest texts first (their chains of steps take longest).
             tasks.put(expansion_task(work, config, iteration, steps, extender), rank=(1, -len(work.text)))
 
-        item_text = {item.instruction["id"]: item.instruction["text"] for item in queue}
         drive(tasks, backend, sampling_params(config, config.generate.max_new_tokens, None), done,
-              concurrency=limit, check=lambda: stored.tick(*backends))
+              concurrency=sum(b.concurrency for b in distinct_servers(backends)), check=lambda: stored.tick(*backends))
     log_backend_errors(reporter, "generate", stored.errors)
     if extender is not None:
         log_backend_errors(reporter, "expand", steps.errors)

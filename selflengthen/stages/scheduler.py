@@ -84,6 +84,12 @@ class TaskQueue:
         return heapq.heappop(self._heap)[2]
 
 
+def distinct_servers(backends) -> list[Backend]:
+    """The backends that send to servers none of the earlier ones sends to (two served names of one server
+    share its slots: they count once)."""
+    return [b for i, b in enumerate(backends) if not any(b.shares_endpoints(a) for a in backends[:i])]
+
+
 def streams(backend: Backend, config) -> bool:
     """Whether a stage drives `backend` with the streaming scheduler (`backend.driver` 'stream' on a server)."""
     return config.backend.driver == "stream" and getattr(backend, "streaming", False)
@@ -149,10 +155,11 @@ class Stored:
         self.size, self.every, self.items, self.errors = size, every, [], []
         self._last = time.monotonic()
 
-    def add(self, item) -> None:
+    def add(self, item, now: bool = False) -> None:
+        """Keep `item` for the next transaction; `now` stores it (and what waits with it) at once."""
         self.items.append(item)
         self.errors.append(self.error(item))
-        if len(self.items) >= self.size or time.monotonic() - self._last >= self.every:
+        if now or len(self.items) >= self.size or time.monotonic() - self._last >= self.every:
             self.flush()
 
     def flush(self) -> None:
@@ -165,8 +172,7 @@ class Stored:
     def tick(self, *backends: Backend) -> None:
         """Between completions: the endpoints' figures to the job (each server once, however many backends
         share it), then the cancel check."""
-        distinct = [b for i, b in enumerate(backends) if not any(b.shares_endpoints(a) for a in backends[:i])]
-        self.reporter.endpoints([row for b in distinct for row in b.stats()])
+        self.reporter.endpoints([row for b in distinct_servers(backends) for row in b.stats()])
         self.reporter.check_cancel()
 
     def __enter__(self) -> "Stored":
