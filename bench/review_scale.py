@@ -102,7 +102,8 @@ def measure(store: Store, args) -> dict:
     bulk_ids = applied["ids"][:10_000]
     start = time.perf_counter()
     bulk = review.ask_bulk_accept(studio, bulk_ids)[0]
-    review.confirm_bulk(studio, "big", bulk_ids, applied["cursor"], bulk, "", True)
+    review.confirm_bulk(studio, "big", last, *[form[f] for f in review.FILTER_FIELDS], bulk_ids, applied["cursor"],
+                        bulk, "", True)
     bulk_s = time.perf_counter() - start
 
     return {

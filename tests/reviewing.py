@@ -73,6 +73,7 @@ class Session:
         form = {"verdict": "all", "status": "all", "gate": "all", "language": "all", "min_words": None,
                 "max_words": None, "min_growth": None, "max_growth": None, "search": "", **filters}
         iteration = filters.pop("iteration", 0)
+        self.filters = (iteration, *[form[f] for f in review.FILTER_FIELDS])
         outputs = review.apply_filters(self.studio, self.run, iteration, *[form[f] for f in review.FILTER_FIELDS],
                                        self.ids, self.cursor, self.diff_on, self.request)
         return self.take(outputs, review.APPLY_FIELDS)
@@ -84,8 +85,11 @@ class Session:
         return dict(zip(review.BULK_FIELDS, outputs))
 
     def bulk_confirm(self):
-        outputs = review.confirm_bulk(*self.nav(), self.bulk, "", self.diff_on, self.request)
-        return self.take(outputs, review.VIEW_FIELDS + review.BULK_FIELDS)
+        shown = self.store.iteration_by_id(self.cursor["iteration_id"])["idx"]
+        filters = getattr(self, "filters", (shown, "all", "all", "all", "all", None, None, None, None, ""))
+        outputs = review.confirm_bulk(self.studio, self.run, *filters, self.ids, self.cursor, self.bulk, "",
+                                      self.diff_on, self.request)
+        return self.take(outputs, review.APPLY_FIELDS)
 
 
 @pytest.fixture

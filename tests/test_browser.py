@@ -186,3 +186,40 @@ def test_the_final_set_is_built_and_curated_in_the_browser(server, browser):
     assert decided[rows[0]["id"]] == ("accept", "alice") and decided[rows[1]["id"]] == ("reject", "alice")
     assert page.dialogs == []
     store.close()
+
+
+def test_the_smaller_rough_edges_a_new_user_hit(server, browser):
+    """Sample stages unfold on a click; a long config scrolls in its own box down to its last line; Cancel is
+    dimmed while nothing runs; Next iteration on an iteration waiting for review asks first; the word diff wraps
+    between words."""
+    from ui.runs import BACKEND_NAMES, effective_config
+
+    page = opened(browser, server, "rough", "plain", "Runs")
+    page.locator("#runs-samples").get_by_role("gridcell").first.click()
+    page.locator("#runs-sample-initial textarea").wait_for(state="visible")
+    assert "plain" in page.locator("#runs-sample-initial textarea").input_value()
+    lines = len(effective_config("demo", BACKEND_NAMES[0], "{}").splitlines())
+    scroller = page.locator("#runs-effective .cm-scroller")
+    scroller.scroll_into_view_if_needed()
+    assert 100 < scroller.bounding_box()["height"] < 600 and lines > 40
+    box = scroller.bounding_box()
+    page.mouse.move(box["x"] + 100, box["y"] + 100)
+    for _ in range(8):
+        page.mouse.wheel(0, 400)
+        page.wait_for_timeout(150)
+    page.wait_for_function("n => [...document.querySelectorAll('#runs-effective .cm-lineNumbers .cm-gutterElement')]"
+                           ".some(e => e.innerText.trim() === String(n))", arg=lines)
+
+    open_tab(page, "Evaluate")
+    assert page.locator("#eval-cancel").is_disabled()
+    open_tab(page, "Iterate")
+    assert page.locator("#iterate-cancel").is_disabled()
+    page.locator("#iterate-start").click()
+    wait_for_text(page, "iterate-message", "waiting for review")
+    assert "Press Next iteration again" in text_of(page, "iterate-message")
+    assert "starting" not in text_of(page, "iterate-progress")
+
+    open_tab(page, "Review")
+    page.locator("#review-diff-toggle input").check()
+    page.locator("#review-diff .textfield").wait_for(state="visible")
+    assert page.locator("#review-diff .textfield").evaluate("e => getComputedStyle(e).wordBreak") == "normal"

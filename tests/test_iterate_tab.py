@@ -15,8 +15,9 @@ from selflengthen.jobs.progress import job_progress
 from storage import Store
 from studios import studio_for
 from ui.common import Studio
+from scripted import reviewed_run
 from ui.iterate import (cancel_iteration, iterate_command, iterate_preview, iterate_progress, parse_n_instructions,
-                        start_iteration)
+                        start_iteration, start_or_ask)
 from ui.jobs import job_line, job_rows
 
 SEEDS = [{"text": "Write a story about rain in the city.", "language": "en"},
@@ -85,6 +86,24 @@ def test_missing_model_dir_fails_preflight_and_nothing_starts(tmp_path):
     message = plain(start_iteration(studio, "r", None))
     assert message.startswith("cannot start: generator model: model path not found")
     assert studio.worker.state()["label"] == "" and studio.store.list_jobs(studio.store.get_run("r")["id"]) == []
+
+
+def test_next_iteration_on_an_iteration_waiting_for_review_asks_first(tmp_path, untrained_model_dir):
+    store = Store(tmp_path / "studio.db")
+    reviewed_run(store)
+    studio = studio_for(store)
+    message, asked = start_or_ask(studio, "r", None, None)
+    assert asked == "r:0" and plain(message).startswith("Iteration 0 of 'r' is waiting for review: running it again")
+    assert "To start iteration 1, review it and train" in message and studio.worker.state()["label"] == ""
+    assert start_or_ask(studio, "r", None, "other:0")[1] == "r:0"  # a question about another run does not count
+    message, asked = start_or_ask(studio, "r", None, "r:0")  # the second press goes on to the pre-flight
+    assert asked is None and message.startswith("started")
+    studio.worker.wait(60)
+    fresh = make_studio(tmp_path / "fresh", str(untrained_model_dir), QUICK)  # a new iteration starts at once
+    message, asked = start_or_ask(fresh, "r", None, None)
+    assert asked is None and message.startswith("started")
+    fresh.worker.cancel()
+    fresh.worker.wait(60)
 
 
 def test_a_live_job_blocks_the_start(studio):

@@ -79,7 +79,8 @@ def test_bulk_accept_and_reject_the_filtered_set_after_a_confirmation(reviewed):
     assert asked["bulk_message"] == f"Accept {len(kept)} filtered samples?" and asked["bulk_confirm"]["visible"]
     assert reviewed.decision_history(kept[0]) == []
     v = s.bulk_confirm()
-    assert v["message"] == f"accepted {len(kept)} samples" and v["bulk_confirm"]["visible"] is False
+    assert v["message"] == f"accepted {len(kept)} samples; {len(kept)} samples match the filters now"
+    assert v["bulk_confirm"]["visible"] is False
     assert reviewed.verdict_counts(1) == {"accept": len(kept)} and s.bulk == {}
     assert {d["user"] for i in kept for d in reviewed.decision_history(i)} == {"alice"}
     assert s.bulk_ask("reject")["bulk_message"] == "choose at least one reason to reject"
@@ -89,6 +90,21 @@ def test_bulk_accept_and_reject_the_filtered_set_after_a_confirmation(reviewed):
     assert review.cancel_bulk()[1:3] == ("Bulk action cancelled.", {"__type__": "update", "visible": False})
     s.apply(search="no such text anywhere")
     assert s.bulk_ask("accept")["bulk_message"] == "No sample matches the filters."
+
+
+def test_after_a_bulk_action_the_list_keeps_only_the_samples_that_still_match(reviewed):
+    s = Session(reviewed, "alice")
+    s.apply(verdict="pending", status="passed")
+    kept = list(s.ids)
+    s.bulk_ask("accept")
+    v = s.bulk_confirm()
+    assert s.ids == [] and v["message"] == f"accepted {len(kept)} samples; 0 samples match the filters now"
+    assert reviewed.verdict_counts(1) == {"accept": len(kept)}
+    s.apply(verdict="pending")
+    left = list(s.ids)
+    s.bulk_ask("reject", ["repetitive"])
+    s.bulk_confirm()
+    assert left and s.ids == [] and reviewed.verdict_counts(1) == {"accept": len(kept), "reject": len(left)}
 
 
 def test_a_batch_with_an_unknown_sample_writes_nothing(reviewed):

@@ -25,7 +25,7 @@ from selflengthen.shapes import Store
 from selflengthen.stages.pipeline import planned_iteration
 from ui import eval_charts as charts
 from ui.common import md_escape, optional_whole
-from ui.jobs import job_line, last_log_line, launch_lines
+from ui.jobs import job_line, last_log_line, launch_lines, wire_cancel
 
 POLL_SECONDS = 2.0
 MAX_UPLOAD_BYTES = 64 << 20
@@ -211,17 +211,17 @@ def build_tab(studio, run) -> None:
                                     elem_id="eval-benchmark")
             upload = gr.UploadButton("Upload JSONL", file_types=[".jsonl", ".json"], elem_id="eval-upload",
                                      scale=0)
+        with gr.Row(equal_height=True):  # a row of its own, each field its share (no empty box beside them)
             # Text fields: a Number field cannot be empty in the browser (it shows and sends 0).
-            limit = gr.Textbox(label="Items (empty = all)", placeholder="all", elem_id="eval-limit", scale=0,
-                               min_width=140, info="a number draws them evenly over language, type and range")
+            limit = gr.Textbox(label="Items (empty = all; a number draws them evenly over language, type and range)",
+                               placeholder="all", elem_id="eval-limit")
             language = gr.Dropdown([("all", ""), ("English", "en"), ("Chinese", "zh")], value="", label="Language",
-                                   elem_id="eval-language", scale=0, min_width=120)
-            max_tokens = gr.Textbox(label="Max new tokens", placeholder="the run's", elem_id="eval-max-new-tokens",
-                                    scale=0, min_width=140)
+                                   elem_id="eval-language")
+            max_tokens = gr.Textbox(label="Max new tokens", placeholder="the run's", elem_id="eval-max-new-tokens")
         judge_model, judge_backend, judge_url = judge_inputs()
         with gr.Row():
             start = gr.Button("Evaluate", variant="primary", elem_id="eval-start", scale=0)
-            cancel = gr.Button("Cancel", elem_id="eval-cancel", scale=0)
+            cancel = gr.Button("Cancel", interactive=False, elem_id="eval-cancel", scale=0)
         message = gr.Markdown(elem_id="eval-message")
         command = gr.Textbox(label="Command-line twin", interactive=False, elem_id="eval-command")
         progress = gr.Markdown(elem_id="eval-progress")
@@ -251,7 +251,8 @@ def build_tab(studio, run) -> None:
     for field in inputs[1:]:
         field.change(partial(command_preview, studio), inputs, command, api_name=False, queue=False)
     upload.upload(partial(upload_benchmark, studio), upload, [message, benchmark], api_name=False)
-    start.click(partial(start_eval, studio), inputs, [message, command], api_name="eval_start")
+    wire_cancel(studio, cancel, timer, start.click(partial(start_eval, studio), inputs, [message, command],
+                                                   api_name="eval_start"))
     cancel.click(partial(cancel_eval, studio), None, message, api_name=False)
     for field in (metric, group):
         field.change(partial(bucket_views, studio), [run, metric, group], [buckets, bucket_table], api_name=False)

@@ -137,7 +137,7 @@ def build_tab(studio, run) -> None:
         counts = gr.Markdown(elem_id="export-counts")
         stats = gr.Dataframe(headers=STAT_COLUMNS, label="What would be exported", interactive=False,
                              elem_id="export-stats")
-        sample = gr.Code(label="First rows", language="json", interactive=False, elem_id="export-preview")
+        sample = gr.Code(label="First rows", language="json", interactive=False, max_lines=30, elem_id="export-preview")
         exports = gr.Dataframe(headers=EXPORT_COLUMNS, label="Exports", interactive=False, elem_id="export-list")
     fields = [iterations, fmt, output, folder, overwrite, license_id, repo]
     run.change(partial(refresh, studio), run, [iterations, exports], api_name=False)

@@ -39,6 +39,8 @@ _STYLE = """
   border-top: 1px solid var(--border-color-primary, #ccc); box-shadow: 0 -6px 18px rgba(0, 0, 0, 0.12); }
 #review-actions #review-message, #review-actions #review-progress { max-height: 3em; overflow: auto; }
 #review-rest { margin-bottom: 240px; }
+#review-diff .textfield { display: block !important; word-break: normal !important; overflow-wrap: break-word; }
+#review-diff .textfield > * { display: inline; }
 """
 
 _SCRIPT = """

@@ -18,9 +18,9 @@ from selflengthen.jobs.commands import cli_command, shown
 from selflengthen.jobs.preflight import Check, blocking, run_preflight
 from selflengthen.runs.status import iteration_status
 from selflengthen.shapes import Job
-from selflengthen.stages.pipeline import iteration_config, planned_iteration
+from selflengthen.stages.pipeline import STEPS, iteration_config, planned_iteration
 from ui.common import md_escape, optional_whole
-from ui.jobs import JOB_COLUMNS, endpoint_lines, job_line, job_rows
+from ui.jobs import JOB_COLUMNS, endpoint_lines, job_line, job_rows, wire_cancel
 
 POLL_SECONDS = 1.5
 LOG_LINES = 60
@@ -103,6 +103,20 @@ def start_iteration(studio, run_name: str | None, n_value) -> str:
     except SelfLengthenError as e:  # StoreError and the worker's refusal included
         return f"error: {md_escape(e)}"
     return f"started `{shown(command)}`"
+
+
+def start_or_ask(studio, run_name: str | None, n_value, asked: str | None) -> tuple[str, str | None]:
+    """"Next iteration": when the run's iteration is already waiting for review, running it again only fills in
+    missing work -- say so and start only on a second press (`asked`: what the first press asked about)."""
+    run = studio.store.get_run(run_name) if run_name else None
+    plan = planned_iteration(studio.store, run) if run else None
+    waiting = plan is not None and not plan["new"] and all(s in plan["steps_done"] for s in STEPS)
+    key = f"{run_name}:{plan['idx']}" if waiting else None
+    if waiting and asked != key:
+        return (f"Iteration {plan['idx']} of '{md_escape(run_name)}' is waiting for review: running it again only"
+                f" fills in missing work. To start iteration {plan['idx'] + 1}, review it and train (Train tab)."
+                " **Press Next iteration again to run it anyway.**", key)
+    return start_iteration(studio, run_name, n_value), None
 
 
 def cancel_iteration(studio) -> str:
@@ -196,7 +210,7 @@ def build_tab(studio, run) -> None:
             n_instructions = gr.Number(label="Instructions (empty or 0: the config's)", precision=0,
                                        elem_id="iterate-n-instructions")
             start = gr.Button("Next iteration", variant="primary", elem_id="iterate-start")
-            cancel = gr.Button("Cancel", variant="stop", elem_id="iterate-cancel")
+            cancel = gr.Button("Cancel", variant="stop", interactive=False, elem_id="iterate-cancel")
         message = gr.Markdown(elem_id="iterate-message")
         preflight = gr.Markdown(elem_id="iterate-preflight")
         command = gr.Textbox(label="Command", interactive=False, buttons=["copy"], elem_id="iterate-command")
@@ -205,7 +219,7 @@ def build_tab(studio, run) -> None:
                          elem_id="iterate-log")
         jobs = gr.Dataframe(headers=JOB_COLUMNS, interactive=False, elem_id="iterate-jobs", label="Recent jobs")
         with gr.Accordion("Iteration config", open=False):
-            config = gr.Code(language="json", interactive=False, elem_id="iterate-config")
+            config = gr.Code(language="json", interactive=False, max_lines=30, elem_id="iterate-config")
         outputs = [preflight, config, command, progress, log, jobs]
 
         def refresh(run_name, n_value):
@@ -216,6 +230,9 @@ def build_tab(studio, run) -> None:
                    api_name="iterate_poll")
         gr.on([run.change, n_instructions.change], refresh, [run, n_instructions], outputs, show_progress="hidden",
               api_name="iterate_refresh")
-        start.click(lambda name, n: start_iteration(studio, name, n), [run, n_instructions], message,
-                    api_name="iterate_start").then(refresh, [run, n_instructions], outputs, show_progress="hidden")
+        asked = gr.State(None)  # the waiting iteration a first press asked about (start_or_ask)
+        started = start.click(lambda name, n, a: start_or_ask(studio, name, n, a), [run, n_instructions, asked],
+                              [message, asked], api_name="iterate_start")
+        started.then(refresh, [run, n_instructions], outputs, show_progress="hidden")
+        wire_cancel(studio, cancel, timer, started)
         cancel.click(lambda: cancel_iteration(studio), None, message, api_name="iterate_cancel")

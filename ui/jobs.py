@@ -143,3 +143,16 @@ def last_log_line(job: Job) -> str | None:
     if job["status"] != "running" or not lines:
         return None
     return "`" + lines[-1].replace("`", "'") + "`"
+
+
+def wire_cancel(studio, button, timer, *started) -> None:
+    """A tab's Cancel button can be pressed only while something runs: set on each tick of the tab's timer and
+    right after each of its `started` events (so a Cancel pressed at once after a start is taken)."""
+    import gradio as gr
+
+    def state():
+        return gr.Button(interactive=studio.worker.busy_reason() is not None)
+
+    timer.tick(state, None, button, concurrency_limit=None, show_progress="hidden", api_visibility="private")
+    for event in started:
+        event.then(state, None, button, show_progress="hidden", api_visibility="private")

@@ -189,8 +189,9 @@ def _wire(studio, run, c: dict) -> None:
     c["bulk_reject"].click(_bound(ask_bulk_reject, studio), [c["ids"], c["reasons"]], out(BULK_FIELDS), api_name=False,
                            **serial)
     c["bulk_cancel"].click(cancel_bulk, None, out(BULK_FIELDS), api_name=False, **serial)
-    c["bulk_confirm"].click(_bound(confirm_bulk, studio), [*nav, c["bulk"], c["note"], diff_on],
-                            view + out(BULK_FIELDS), api_name="review_bulk_confirm", **serial)
+    c["bulk_confirm"].click(_bound(confirm_bulk, studio), [run, c["iteration"], *out(FILTER_FIELDS), c["ids"],
+                                                           c["cursor"], c["bulk"], c["note"], diff_on],
+                            out(APPLY_FIELDS), api_name="review_bulk_confirm", **serial)
     gr.on([c["name"].submit, c["name"].blur], _bound(load_run, studio), [run, diff_on], out(LOAD_FIELDS),
           api_name=False, js=REMEMBER_NAME, **serial)
     c["guidelines_save"].click(_bound(save_curation, studio), [run, c["guidelines_edit"], c["overlap"]],

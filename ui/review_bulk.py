@@ -7,10 +7,9 @@ import gradio as gr
 
 from selflengthen.curation import decisions
 from selflengthen.curation.rules import check_reasons
-from selflengthen.errors import InputError, SelfLengthenError
+from selflengthen.errors import InputError
 from selflengthen.shapes import Store
-from ui.common import user_of
-from ui.review_view import ReviewCursor, curator_overlap, md_text, message_only, recounted, show_view
+from ui.review_view import md_text
 
 BULK_FIELDS = ("bulk", "bulk_message", "bulk_confirm", "bulk_cancel")
 
@@ -61,18 +60,11 @@ def cancel_bulk() -> tuple:
     return bulk_hidden("Bulk action cancelled.")
 
 
-def confirm_bulk(studio, run_name: str, ids: list[int], cursor: ReviewCursor, bulk: dict, note: str, diff_on: bool,
-                 request: gr.Request | None = None) -> tuple:
-    """Record the confirmed bulk verdict on every filtered sample, one decision row each, in one transaction."""
-    store = studio.store
-    if not bulk or not ids:
-        return message_only(cursor, "nothing to confirm") + bulk_hidden()
-    try:
-        rows = [decisions.decision_row(i, bulk["verdict"], reasons=bulk["reasons"], note=note) for i in ids]
-        # confirmed with the count of the verdicts it replaces (ask_bulk): recorded without the conflict check
-        n = decisions.record(store, rows, user=user_of(request), overlap=curator_overlap(store, run_name))
-    except SelfLengthenError as e:
-        return message_only(cursor, str(e)) + bulk_hidden()
-    done = f"accepted {n} samples" if bulk["verdict"] == "accept" else \
+def record_bulk(store: Store, ids: list[int], bulk: dict, note: str, user: str, overlap: int) -> str:
+    """Record the confirmed bulk verdict on every filtered sample, one decision row each, in one transaction; what
+    was done, in words. Raises SelfLengthenError (nothing recorded)."""
+    rows = [decisions.decision_row(i, bulk["verdict"], reasons=bulk["reasons"], note=note) for i in ids]
+    # confirmed with the count of the verdicts it replaces (ask_bulk): recorded without the conflict check
+    n = decisions.record(store, rows, user=user, overlap=overlap)
+    return f"accepted {n} samples" if bulk["verdict"] == "accept" else \
         f"rejected {n} samples ({', '.join(bulk['reasons'])})"
-    return show_view(store, ids, recounted(store, cursor), diff_on, done) + bulk_hidden()

@@ -25,7 +25,7 @@ from ui.review_bulk import (  # noqa: F401 (the tab wires them from here, with t
     ask_bulk_reject,
     bulk_hidden as _bulk_hidden,
     cancel_bulk,
-    confirm_bulk,
+    record_bulk,
     replaced_verdicts,
 )
 from ui.review_view import (
@@ -308,9 +308,10 @@ def change_iteration(studio, run_name: str | None, iteration_idx, diff_on: bool,
 
 def apply_filters(studio, run_name: str | None, iteration_idx, verdict: str, status: str, gate: str, language: str,
                   min_words, max_words, min_growth, max_growth, search: str, ids: list[int], cursor: ReviewCursor,
-                  diff_on: bool, request: gr.Request | None = None) -> tuple:
+                  diff_on: bool, request: gr.Request | None = None, said: str = "") -> tuple:
     """Filter the iteration in SQL and open the first sample needing this curator's decision; the iteration
-    choices, guidelines and agreement are refreshed too (another curator or a new iteration may have come)."""
+    choices, guidelines and agreement are refreshed too (another curator or a new iteration may have come).
+    `said`: what the action before did, put before the count."""
     store = studio.store
     try:
         run = store.require_run(run_name)
@@ -324,11 +325,30 @@ def apply_filters(studio, run_name: str | None, iteration_idx, verdict: str, sta
         return tuple(values.get(f, gr.update()) for f in APPLY_FIELDS)
     new_ids = store.filter_sample_ids(review_filter)
     cursor = {**new_cursor(iteration["id"], cursor.get("latest_id"), run["name"]), "undo": cursor.get("undo", [])}
-    view = _first_view(store, run, new_ids, cursor, diff_on, user_of(request), f"{len(new_ids)} samples match")
+    matching = f"{len(new_ids)} samples match" + (" the filters now" if said else "")
+    view = _first_view(store, run, new_ids, cursor, diff_on, user_of(request), f"{said}; {matching}" if said else matching)
     values = {"iteration": gr.update(choices=[it["idx"] for it in store.list_iterations(run["id"])]),
               "ids": new_ids, **dict(zip(VIEW_FIELDS, view)), "guidelines": shown_guidelines(run["guidelines"]),
               "agreement": agreement_text(store, iteration), **dict(zip(BULK_FIELDS, _bulk_hidden()))}
     return tuple(values[f] for f in APPLY_FIELDS)
+
+
+def confirm_bulk(studio, run_name: str | None, iteration_idx, verdict: str, status: str, gate: str, language: str,
+                 min_words, max_words, min_growth, max_growth, search: str, ids: list[int], cursor: ReviewCursor,
+                 bulk: dict, note: str, diff_on: bool, request: gr.Request | None = None) -> tuple:
+    """The confirmed bulk verdict on every filtered sample; then the filters again, so the list drops the samples
+    that no longer match (a pending-only list empties)."""
+    store, filters = studio.store, (verdict, status, gate, language, min_words, max_words, min_growth, max_growth,
+                                    search)
+    try:
+        if not bulk or not ids:
+            raise InputError("nothing to confirm")
+        done = record_bulk(store, ids, bulk, note, user_of(request), curator_overlap(store, run_name))
+    except SelfLengthenError as e:
+        values = {"ids": ids, **dict(zip(VIEW_FIELDS, message_only(cursor, str(e)))),
+                  **dict(zip(BULK_FIELDS, _bulk_hidden()))}
+        return tuple(values.get(f, gr.update()) for f in APPLY_FIELDS)
+    return apply_filters(studio, run_name, iteration_idx, *filters, ids, cursor, diff_on, request, said=done)
 
 
 # -- guidelines and help ----------------------------------------------------------------------------------------

@@ -267,14 +267,15 @@ def _build_samples(studio, samples) -> None:
     stages = (("instruction", "Instruction", 6), ("initial", "Initial response", 12),
               ("half", "Stage 1: first half given", 12), ("stage1", "Stage 1: its expansion", 12),
               ("final", "Final expansion", 12))
-    with gr.Accordion("Sample stages (click a sample above)", open=False), gr.Row():
+    with gr.Accordion("Sample stages (click a sample above)", open=False, elem_id="runs-sample-stages") as folded, \
+            gr.Row():
         boxes = [gr.Textbox(label=label, lines=lines, interactive=False, elem_id=f"runs-sample-{key}")
                  for key, label, lines in stages]
 
-    def pick(evt: gr.SelectData):
-        return sample_detail(studio, evt.row_value[0] if evt.row_value else None)
+    def pick(evt: gr.SelectData):  # the stages unfold with the sample they show
+        return *sample_detail(studio, evt.row_value[0] if evt.row_value else None), gr.Accordion(open=True)
 
-    samples.select(pick, None, boxes, api_name="runs_sample")
+    samples.select(pick, None, [*boxes, folded], api_name="runs_sample")
 
 
 def _build_create(studio, run, listing, open_name) -> None:
@@ -299,7 +300,7 @@ def _build_create(studio, run, listing, open_name) -> None:
         config = gr.Textbox(value="{}", lines=12, max_lines=30, label="Config overrides: a JSON object merged over"
                             " the preset", elem_id="runs-config")
         effective = gr.Code(value=lambda: effective_config("demo", BACKEND_NAMES[0], "{}"), language="json",
-                            interactive=False, label="Resulting config", elem_id="runs-effective")
+                            interactive=False, max_lines=30, label="Resulting config", elem_id="runs-effective")
     command = gr.Textbox(label="Command-line twin (pasted seeds / overrides stand for seeds.jsonl / config.json)",
                          value=lambda: preview_command(studio.db_path, "", "", "", BACKEND_NAMES[0], "demo", None, "",
                                                        "{}"),

@@ -25,7 +25,7 @@ from selflengthen.training.job import check_model_on_disk, parse_roles, training
 from ui import chat as try_it
 from ui.common import md_code, md_escape
 from ui.forms import build_form, form_values, read_form, save_changes
-from ui.jobs import chain_line, stamp, training_line
+from ui.jobs import chain_line, stamp, training_line, wire_cancel
 
 ROLE_CHOICES = ["both", "generator", "extender"]
 BASIC_FIELDS = ["method", "learning_rate", "epochs", "batch_size", "max_length", "eval_fraction"]
@@ -332,7 +332,7 @@ def _build_launch() -> dict:
     command = gr.Textbox(label="Command (the CLI twin)", elem_id="train-command", interactive=False, lines=2)
     with gr.Row():
         start = gr.Button("Start training", variant="primary", elem_id="train-start")
-        cancel = gr.Button("Cancel", variant="stop", elem_id="train-cancel")
+        cancel = gr.Button("Cancel", variant="stop", interactive=False, elem_id="train-cancel")
     message = gr.Markdown(elem_id="train-message")
     return {"summary": summary, "role": role, "then_iterate": then_iterate, "fields": fields, "command": command,
             "start": start, "cancel": cancel, "message": message}
@@ -392,7 +392,8 @@ def _wire(studio, run, launch: dict, live: dict, talk: dict, key, timer) -> None
     for control in (role, then_iterate):
         control.change(partial(command_preview, studio), [run, role, then_iterate], launch["command"],
                        queue=False, api_visibility="private")
-    launch["start"].click(partial(start_training, studio), [run, role, then_iterate, *fields],
-                          [launch["message"], launch["command"]], api_name="train_start")
+    wire_cancel(studio, launch["cancel"], timer, launch["start"].click(
+        partial(start_training, studio), [run, role, then_iterate, *fields], [launch["message"], launch["command"]],
+        api_name="train_start"))
     launch["cancel"].click(partial(cancel_training, studio), None, launch["message"], api_name="train_cancel")
     try_it.wire(studio, talk)
