@@ -68,6 +68,7 @@ def build_app(store, db_path: str | Path | None = None, *, auth: bool = False, w
     from ui import compare, evaluate, export, finalize, insights, iterate, review, runs, train
     from ui.address import restorer
     from ui.common import Studio, run_names
+    from ui.pacing import pace_timers
 
     db_path = Path(db_path or store.path)
     studio = Studio(store=store, db_path=db_path, worker=Worker(store), auth=auth)
@@ -84,7 +85,9 @@ def build_app(store, db_path: str | Path | None = None, *, auth: bool = False, w
             for module in (runs, iterate, review, train, insights, compare, evaluate, finalize, export):
                 module.build_tab(studio, run, wanted) if module is review else module.build_tab(studio, run)
 
-        demo.load(restorer(store, lambda: _first_run(store)), run, [run, tabs, wanted], queue=False)
+        timers, timer_states = pace_timers(tabs, shown_first="runs")
+        demo.load(restorer(store, lambda: _first_run(store), timer_states), run, [run, tabs, wanted, *timers],
+                  queue=False)
     demo.studio = studio
     return demo
 
@@ -100,7 +103,9 @@ def launch_options() -> dict:
     """`launch()` arguments the app needs besides host and port (the keyboard shortcuts script)."""
     from ui import address, hotkeys
 
-    return {"head": hotkeys.HEAD + address.HEAD}
+    # No run history: Gradio would keep every call's inputs and outputs (model text, curators' notes) in the
+    # browser's storage, and re-serialise that history on each key press in Review.
+    return {"head": hotkeys.HEAD + address.HEAD, "run_history": False}
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -66,6 +66,11 @@ class Session:
     def prev(self):
         return self.take(review.go_prev(*self.nav(), self.diff_on))
 
+    def show_list(self, shown=True):
+        self.cursor, listing = review.list_shown(self.studio, self.ids, self.cursor, shown)
+        self.view = {**self.view, "cursor": self.cursor, "listing": listing}
+        return self.view
+
     def open(self, sample_id):
         return self.take(review.open_sample(self.studio, self.ids, self.cursor, sample_id, self.diff_on))
 

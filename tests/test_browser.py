@@ -98,7 +98,7 @@ def test_the_whole_loop_in_the_browser(server, browser, demo_model_dir):
     wait_for_text(page, "train-progress", "done", timeout=300)
     page.wait_for_selector("#train-loss .js-plotly-plot .scatterlayer .trace", timeout=60_000)
     shoot(page, "train")
-    deadline = time.monotonic() + 300
+    deadline = time.monotonic() + 100
     while store.latest_iteration(run["id"])["idx"] < 1 or store.latest_iteration(run["id"])["status"] != "review":
         assert time.monotonic() < deadline, "the next iteration did not finish"
         time.sleep(1)
@@ -151,7 +151,17 @@ def test_evaluate_starts_with_its_defaults(server, browser):
     assert "Not started" not in message
     command = page.locator("#eval-command textarea").input_value()
     assert "--limit" not in command and "--max-new-tokens" not in command
-    page.locator("#eval-cancel").click()
+    stop_what_runs(page, "eval-cancel")
+
+
+def stop_what_runs(page, cancel: str) -> None:
+    """Press a tab's Cancel while it can be pressed (it is dimmed once nothing runs: the job may be over)."""
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        if page.locator(f"#{cancel}").is_enabled():
+            page.locator(f"#{cancel}").click()
+            return
+        page.wait_for_timeout(250)  # (the tab's timer re-reads it every 2 s)
 
 
 def test_the_final_set_is_built_and_curated_in_the_browser(server, browser):
@@ -223,3 +233,31 @@ def test_the_smaller_rough_edges_a_new_user_hit(server, browser):
     page.locator("#review-diff-toggle input").check()
     page.locator("#review-diff .textfield").wait_for(state="visible")
     assert page.locator("#review-diff .textfield").evaluate("e => getComputedStyle(e).wordBreak") == "normal"
+
+
+COUNT_CALLS = """() => { window.__calls = 0; const send = window.fetch;
+  window.fetch = (...args) => { if (String(args[0]?.url || args[0]).includes('queue/join')) { window.__calls++; (window.__bodies = window.__bodies || []).push(String(args[1]?.body).slice(0, 120)); }
+                                return send(...args); }; }"""
+
+
+def calls_in(page, ms: int) -> int:
+    page.evaluate(COUNT_CALLS)
+    page.wait_for_timeout(ms)
+    return page.evaluate("() => window.__calls")
+
+
+def test_only_the_shown_tab_polls(server, browser):
+    """A curator in Review is not slowed by other tabs' timers; a tab opened by the address polls at once."""
+    page = opened(browser, server, "quiet", "plain", "Review")
+    wait_for_text(page, "review-sample-info", "Sample")
+    page.wait_for_timeout(4000)  # the picked run's one-off refreshes of every tab are over
+    n = calls_in(page, 5000)
+    assert n == 0, page.evaluate("() => window.__bodies")
+    open_tab(page, "Iterate")
+    assert calls_in(page, 4000) >= 2  # its progress, every 1.5 s
+    open_tab(page, "Runs")
+    page.wait_for_timeout(500)
+    assert calls_in(page, 4000) == 0
+    page.goto(server[0] + "?run=quiet&tab=train")
+    page.wait_for_selector("#train-start")
+    assert calls_in(page, 5000) >= 2

@@ -24,6 +24,8 @@ def test_load_opens_the_first_pending_sample_with_its_gates_and_suggestion(revie
     assert v["suggested"] == ("suggested: accept" if status == "kept" else "suggested: reject (too_short)")
     gates = v["gates"].values.tolist()
     assert ["generate", "non_empty", "pass", ""] in gates and gates[-1][:2] == ["filter", "drop_short"]
+    assert v["listing"] == {"__type__": "update"}  # folded away: not drawn
+    v = s.show_list()
     assert len(value(v["listing"])) == 8 and list(value(v["listing"]).columns) == [
         "id", "instruction", "final text", "words", "growth", "pipeline", "verdict", "language"]
     assert v["guidelines"] == review.NO_GUIDELINES and v["overlap"] == 1
@@ -68,6 +70,7 @@ def test_unknown_run_and_empty_iteration_show_a_message(store, reviewed):
 
 def test_accept_records_the_user_and_moves_to_the_next_pending_sample(reviewed):
     s = Session(reviewed, "alice")
+    s.show_list()
     v = s.accept(note="fine")
     assert v["message"] == "accepted sample 1" and s.sample_id == 2
     assert v["info"].startswith("Sample 2 · 2 of 8")
@@ -76,6 +79,19 @@ def test_accept_records_the_user_and_moves_to_the_next_pending_sample(reviewed):
     assert (row["verdict"], row["user"], row["note"]) == ("accept", "alice", "fine")
     row = value(v["listing"]).iloc[0].tolist()
     assert row[0] == 1 and row[5].startswith(reviewed.get_sample(1)["status"]) and row[6].startswith("accept · ")
+
+
+def test_the_list_is_drawn_only_while_it_is_unfolded(reviewed):
+    s = Session(reviewed, "alice")
+    assert s.accept()["listing"] == {"__type__": "update"}  # folded: each step leaves the table alone
+    assert len(value(s.show_list()["listing"])) == 8
+    v = s.accept()
+    assert value(v["listing"]).iloc[1].tolist()[6].startswith("accept · ")  # unfolded: it follows every decision
+    assert len(value(s.apply(verdict="pending")["listing"])) == 6  # a filter keeps it unfolded
+    changed = dict(zip(review.LOAD_FIELDS, review.change_iteration(s.studio, "r", 0, False, s.cursor, s.request)))
+    assert len(value(changed["listing"])) == 8 and changed["cursor"]["list_open"]
+    s.show_list(False)
+    assert s.next()["listing"] == {"__type__": "update"}
 
 
 def test_reject_needs_a_reason_and_records_the_chosen_ones(reviewed):

@@ -66,13 +66,15 @@ def address_state(query: dict, runs: list[str]) -> dict:
     return {key: value for key, value in state.items() if value is not None}
 
 
-def restorer(store, first_run):
-    """The page load's handler: (run picker, tabs, wanted) from the address, else the first run (`first_run()`)."""
+def restorer(store, first_run, timer_states=lambda tab: []):
+    """The page load's handler: (run picker, tabs, wanted, *timers) from the address, else the first run
+    (`first_run()`); `timer_states(tab)`: the timers' updates with that tab shown (ui/pacing.py)."""
     def restore(current, request: gr.Request):
         names = run_names(store)
         asked = address_state(dict(request.query_params) if request else {}, names)
         return (gr.update(choices=names, value=current or asked.get("run") or first_run()),
-                gr.update(selected=asked["tab"]) if asked.get("tab") else gr.update(), asked)
+                gr.update(selected=asked["tab"]) if asked.get("tab") else gr.update(), asked,
+                *timer_states(asked.get("tab") or "runs"))
 
     return restore
 

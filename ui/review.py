@@ -15,7 +15,6 @@ from selflengthen.curation.filters import STATUS_FILTERS, VERDICT_FILTERS
 from selflengthen.curation.rules import REJECT_REASONS
 from ui.hotkeys import HELP
 from ui.review_handlers import (
-    load_run,
     APPLY_FIELDS,
     BULK_FIELDS,
     FILTER_FIELDS,
@@ -27,6 +26,8 @@ from ui.review_handlers import (
     ask_bulk_reject,
     cancel_bulk,
     change_iteration,
+    list_shown,
+    named,
     confirm_bulk,
     go_next,
     go_prev,
@@ -150,11 +151,11 @@ def _bulk_and_settings_panel(c: dict, named: bool) -> None:
 
 
 # The name field's value into this browser's cookie (sent with every request from then on), before the reload.
-REMEMBER_NAME = f"""(run, diff) => {{
+REMEMBER_NAME = f"""(...inputs) => {{
   const field = document.querySelector('#review-name textarea, #review-name input');
   document.cookie = '{CURATOR_COOKIE}=' + encodeURIComponent((field?.value || '').trim())
     + '; path=/; max-age=31536000; SameSite=Lax';
-  return [run, diff];
+  return inputs;
 }}"""
 
 
@@ -173,7 +174,8 @@ def _wire(studio, run, c: dict) -> None:
                api_name="review_load", **keys)
     c["tab"].select(_bound(open_tab, studio), [run, c["ids"], c["cursor"], diff_on, c["wanted"]], out(LOAD_FIELDS),
                     api_name=False, **serial)
-    c["iteration"].input(_bound(change_iteration, studio), [run, c["iteration"], diff_on], out(LOAD_FIELDS),
+    c["iteration"].input(_bound(change_iteration, studio), [run, c["iteration"], diff_on, c["cursor"]],
+                         out(LOAD_FIELDS),
                          api_name=False, **keys)
     c["apply"].click(_bound(apply_filters, studio), [run, c["iteration"], *out(FILTER_FIELDS), c["ids"], c["cursor"],
                                                      diff_on], out(APPLY_FIELDS), api_name="review_apply", **serial)
@@ -192,8 +194,11 @@ def _wire(studio, run, c: dict) -> None:
     c["bulk_confirm"].click(_bound(confirm_bulk, studio), [run, c["iteration"], *out(FILTER_FIELDS), c["ids"],
                                                            c["cursor"], c["bulk"], c["note"], diff_on],
                             out(APPLY_FIELDS), api_name="review_bulk_confirm", **serial)
-    gr.on([c["name"].submit, c["name"].blur], _bound(load_run, studio), [run, diff_on], out(LOAD_FIELDS),
+    gr.on([c["name"].submit, c["name"].blur], _bound(named, studio), [run, diff_on, c["cursor"]], out(LOAD_FIELDS),
           api_name=False, js=REMEMBER_NAME, **serial)
+    for event, shown in ((c["filters"].expand, True), (c["filters"].collapse, False)):
+        event(_bound(functools.partial(list_shown, shown=shown), studio), [c["ids"], c["cursor"]],
+              [c["cursor"], c["listing"]], api_name=False, **serial)
     c["guidelines_save"].click(_bound(save_curation, studio), [run, c["guidelines_edit"], c["overlap"]],
                                [c["guidelines"], c["message"]], api_name="review_save_guidelines", **serial)
 
@@ -209,7 +214,7 @@ def build_tab(studio, run, wanted=None) -> None:
         _actions_panel(c)
         with gr.Column(elem_id="review-rest"):
             _details_panel(c)
-            with gr.Accordion("Filters and the list of samples", open=False, elem_id="review-filters"):
+            with gr.Accordion("Filters and the list of samples", open=False, elem_id="review-filters") as c["filters"]:
                 _filters_panel(c)
             with gr.Accordion("Guidelines", open=False, elem_id="review-guidelines-box"):
                 c["guidelines"] = gr.Markdown(elem_id="review-guidelines")

@@ -36,6 +36,7 @@ from ui.review_view import (
     counted,
     diff_view,
     guarded,
+    list_page,
     md_text,
     message_only,
     new_cursor,
@@ -219,7 +220,7 @@ def _first_view(store: Store, run: Run, ids: list[int], cursor: ReviewCursor, di
 
 
 def _loaded(store: Store, run: Run | None, iteration: Iteration | None, diff_on: bool, user: str,
-            sample_id: int | None = None) -> tuple:
+            sample_id: int | None = None, list_open: bool = False) -> tuple:
     """LOAD_FIELDS outputs for one iteration of a run (filters reset), or empty ones without a run; the view opens
     `sample_id` when it is one of the iteration's, else the first sample needing this curator's decision."""
     if run is None or iteration is None:
@@ -228,7 +229,8 @@ def _loaded(store: Store, run: Run | None, iteration: Iteration | None, diff_on:
                   "guidelines": "", "guidelines_edit": "", "overlap": 1, "agreement": ""}
     else:
         ids = store.filter_sample_ids(ReviewFilter(iteration["id"]))
-        cursor = {**new_cursor(iteration["id"], store.latest_iteration(run["id"])["id"], run["name"]), "user": user}
+        cursor = {**new_cursor(iteration["id"], store.latest_iteration(run["id"])["id"], run["name"], list_open),
+                  "user": user}
         if sample_id in ids:
             view = show_view(store, ids, {**recounted(store, cursor), "position": ids.index(sample_id)}, diff_on)
         else:
@@ -243,7 +245,7 @@ def _loaded(store: Store, run: Run | None, iteration: Iteration | None, diff_on:
 
 
 def load_run(studio, run_name: str | None, diff_on: bool, request: gr.Request | None = None,
-             wanted: dict | None = None) -> tuple:
+             wanted: dict | None = None, list_open: bool = False) -> tuple:
     """Everything for a run (on run change): its latest iteration, filters reset, the first sample to decide --
     or, when the page's address named this run (`wanted`: run, iteration, sample), that iteration and sample."""
     store = studio.store
@@ -256,7 +258,18 @@ def load_run(studio, run_name: str | None, diff_on: bool, request: gr.Request | 
         sample = store.get_sample(sample_id) if sample_id is not None else None
         if sample and sample["run_id"] == run["id"]:  # a sample id names its iteration
             iteration = store.iteration_by_id(sample["iteration_id"])
-    return _loaded(store, run, iteration, diff_on, user_of(request), sample_id)
+    return _loaded(store, run, iteration, diff_on, user_of(request), sample_id, list_open)
+
+
+def named(studio, run_name: str | None, diff_on: bool, cursor: ReviewCursor, request: gr.Request | None = None):
+    """The run again, under the display name just entered (its queue and decisions are that name's)."""
+    return load_run(studio, run_name, diff_on, request, list_open=cursor.get("list_open", False))
+
+
+def list_shown(studio, ids: list[int], cursor: ReviewCursor, shown: bool) -> tuple:
+    """(cursor, list) when the list unfolds (drawn now, and on every step while it stays open) or folds away."""
+    cursor = {**cursor, "list_open": shown}
+    return cursor, (list_page(studio.store, ids, cursor["position"]) if shown else gr.update())
 
 
 def _whole(value) -> int | None:
@@ -280,7 +293,8 @@ def run_changed(studio, run_name: str | None, cursor: ReviewCursor, diff_on: boo
         # Only the headline: the cursor (and what the curator has seen, for the conflict check) stays as it was.
         info = dict(zip(VIEW_FIELDS, show_view(studio.store, ids, cursor, diff_on)))["info"] if ids else gr.update()
         return tuple(info if field == "info" else gr.update() for field in LOAD_FIELDS)
-    return load_run(studio, run_name, diff_on, request, wanted if cursor.get("iteration_id") is None else None)
+    return load_run(studio, run_name, diff_on, request, wanted if cursor.get("iteration_id") is None else None,
+                    cursor.get("list_open", False))
 
 
 def open_tab(studio, run_name: str | None, ids: list[int], cursor: ReviewCursor, diff_on: bool,
@@ -293,17 +307,19 @@ def open_tab(studio, run_name: str | None, ids: list[int], cursor: ReviewCursor,
     latest = run and store.latest_iteration(run["id"])
     if ids and cursor.get("run") == run_name and latest and latest["id"] == cursor.get("latest_id"):
         return tuple(gr.update() for _ in LOAD_FIELDS)
-    return load_run(studio, run_name, diff_on, request, wanted if cursor.get("iteration_id") is None else None)
+    return load_run(studio, run_name, diff_on, request, wanted if cursor.get("iteration_id") is None else None,
+                    cursor.get("list_open", False))
 
 
-def change_iteration(studio, run_name: str | None, iteration_idx, diff_on: bool,
+def change_iteration(studio, run_name: str | None, iteration_idx, diff_on: bool, cursor: ReviewCursor | None = None,
                      request: gr.Request | None = None) -> tuple:
     store = studio.store
     run = store.get_run(run_name) if run_name else None
     iteration = store.get_iteration(run["id"], int(iteration_idx)) if run and iteration_idx is not None else None
+    list_open = bool(cursor and cursor.get("list_open"))
     if iteration is None:
-        return load_run(studio, run_name, diff_on, request)
-    return _loaded(store, run, iteration, diff_on, user_of(request))
+        return load_run(studio, run_name, diff_on, request, list_open=list_open)
+    return _loaded(store, run, iteration, diff_on, user_of(request), list_open=list_open)
 
 
 def apply_filters(studio, run_name: str | None, iteration_idx, verdict: str, status: str, gate: str, language: str,
@@ -324,9 +340,11 @@ def apply_filters(studio, run_name: str | None, iteration_idx, verdict: str, sta
         values = {"ids": ids, **dict(zip(VIEW_FIELDS, message_only(cursor, str(e))))}
         return tuple(values.get(f, gr.update()) for f in APPLY_FIELDS)
     new_ids = store.filter_sample_ids(review_filter)
-    cursor = {**new_cursor(iteration["id"], cursor.get("latest_id"), run["name"]), "undo": cursor.get("undo", [])}
+    cursor = {**new_cursor(iteration["id"], cursor.get("latest_id"), run["name"], cursor.get("list_open", False)),
+              "undo": cursor.get("undo", [])}
     matching = f"{len(new_ids)} samples match" + (" the filters now" if said else "")
-    view = _first_view(store, run, new_ids, cursor, diff_on, user_of(request), f"{said}; {matching}" if said else matching)
+    view = _first_view(store, run, new_ids, cursor, diff_on, user_of(request),
+                       f"{said}; {matching}" if said else matching)
     values = {"iteration": gr.update(choices=[it["idx"] for it in store.list_iterations(run["id"])]),
               "ids": new_ids, **dict(zip(VIEW_FIELDS, view)), "guidelines": shown_guidelines(run["guidelines"]),
               "agreement": agreement_text(store, iteration), **dict(zip(BULK_FIELDS, _bulk_hidden()))}

@@ -47,12 +47,14 @@ class ReviewCursor(TypedDict):
     total: int  # samples in the iteration
     counts: dict[str, int]  # effective verdicts: accept, reject, pending
     counted_at: float  # when the counts were last read from the store
+    list_open: bool  # the list is unfolded: only then does each step redraw it (a 100-row table costs the page)
 
 
-def new_cursor(iteration_id: int | None = None, latest_id: int | None = None, run: str | None = None) -> ReviewCursor:
+def new_cursor(iteration_id: int | None = None, latest_id: int | None = None, run: str | None = None,
+               list_open: bool = False) -> ReviewCursor:
     """A cursor at the start of an iteration's filtered list (see ReviewCursor)."""
     return {"run": run, "iteration_id": iteration_id, "latest_id": latest_id, "position": 0, "sample_id": None,
-            "seen_id": 0, "undo": [], "total": 0, "counts": {}, "counted_at": 0.0}
+            "seen_id": 0, "undo": [], "total": 0, "counts": {}, "counted_at": 0.0, "list_open": list_open}
 
 
 def curator_overlap(store: Store, run_name: str | None) -> int:
@@ -129,7 +131,7 @@ def _snippet(text: str | None, words: int = 12) -> str:
     return " ".join(parts[:words]) + (" …" if len(parts) > words else "")
 
 
-def _page(store: Store, ids: list[int], position: int) -> dict:
+def list_page(store: Store, ids: list[int], position: int) -> dict:
     """The list page holding `position`: PAGE_ROWS rows with each sample's effective verdict."""
     start = position // PAGE_ROWS * PAGE_ROWS
     page_ids = ids[start:start + PAGE_ROWS]
@@ -194,7 +196,8 @@ def show_view(store: Store, ids: list[int], cursor: ReviewCursor, diff_on: bool,
               "gates": pd.DataFrame(gate_rows(sample["gates"]), columns=GATE_HEADERS),
               "suggested": f"suggested: {suggested_verdict(sample)}",
               "reasons": keep if keep_inputs else [], "note": keep if keep_inputs else "",
-              "diff": diff_view(sample, diff_on), "listing": _page(store, ids, position),
+              "diff": diff_view(sample, diff_on),
+              "listing": list_page(store, ids, position) if cursor.get("list_open") else gr.update(),
               "progress": progress_line(cursor["total"], cursor["counts"]), "message": md_text(message)}
     return tuple(values[f] for f in VIEW_FIELDS)
 

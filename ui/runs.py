@@ -54,7 +54,10 @@ def status_rows(store: Store, run_name: str | None) -> list[list]:
     return [[it[c] for c in STATUS_COLUMNS] for it in run_status(store, run)["iterations"]]
 
 
-SAMPLE_ROWS = 500  # the Runs tab lists the latest iteration's first samples; Review pages through them all
+# The Runs tab lists the latest iteration's first samples; Review pages through them all. Every value on the page
+# is copied on each event the page handles (Gradio's front end), so a 500-row table here slowed each key press in
+# Review by ~40 ms (bench/review_browser.py).
+SAMPLE_ROWS = 50
 
 
 def sample_rows(store: Store, run_name: str | None) -> list[list]:
@@ -251,7 +254,7 @@ def _build_list(studio, run) -> tuple:
     status = gr.Dataframe(headers=STATUS_COLUMNS, interactive=False, elem_id="runs-status",
                           label="Iterations of the current run")
     samples = gr.Dataframe(headers=SAMPLE_COLUMNS, interactive=False, elem_id="runs-samples",
-                           label="Samples of the latest iteration: its first 500 (click a row; Review has them all)")
+                           label=f"Samples of the latest iteration: its first {SAMPLE_ROWS} (click a row; Review has them all)")
 
     def pick(evt: gr.SelectData):
         return open_row(studio, evt.row_value)
