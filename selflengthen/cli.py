@@ -12,6 +12,7 @@ from pathlib import Path
 from selflengthen.errors import SelfLengthenError
 from selflengthen.evaluation.parsers import add_eval_parser
 from selflengthen.finalize.parsers import add_finalize_parsers
+from selflengthen.training.parsers import add_pairs_parser
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -132,10 +133,7 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--json", action="store_true", help="one JSON object per input line")
 
     add_finalize_parsers(sub, _db_name)
-
-    c = sub.add_parser("score", help="LonGen length-following score of a JSONL file (type, constraint, response)")
-    c.add_argument("file")
-    c.add_argument("--json", action="store_true")
+    add_pairs_parser(sub, _db_name)
     return p
 
 
@@ -349,15 +347,15 @@ def _gate_input(where: str, record: dict) -> tuple[str, str, str]:
 
 
 def cmd_score(args) -> None:
-    from selflengthen.evaluation.longen import load_scored_file, score_items
+    from selflengthen.evaluation.parsers import score_command
 
-    result = score_items(load_scored_file(args.file))
-    if args.json:
-        print(json.dumps(result, ensure_ascii=False))
-        return
-    for key in ("about", "range", "above", "below", "overall"):
-        value = result[key]
-        print(f"{key:>8}: {'-' if value is None else f'{value:.4f}'}")
+    score_command(args)
+
+
+def cmd_pairs(args) -> None:
+    from selflengthen.training.parsers import pairs_command
+
+    pairs_command(_open_store(args.db), args)
 
 
 def cmd_finalize(args) -> None:

@@ -12,13 +12,14 @@ from storage.exports import ExportsMixin
 from storage.final import FinalMixin
 from storage.insights import InsightsMixin
 from storage.jobs import JobsMixin
+from storage.preferences import PreferencesMixin
 from storage.review import ReviewMixin
 from storage.runs import RunsMixin
 from storage.samples import SamplesMixin
 
 
 class Store(RunsMixin, SamplesMixin, DecisionsMixin, ReviewMixin, JobsMixin, CheckpointsMixin, ComparisonsMixin,
-            InsightsMixin, EvaluationsMixin, ExportsMixin, FinalMixin, Connection):
+            InsightsMixin, EvaluationsMixin, ExportsMixin, FinalMixin, PreferencesMixin, Connection):
     """All stored state of Self-Lengthen Studio, behind named functions."""
 
 

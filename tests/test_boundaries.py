@@ -23,7 +23,7 @@ MAY_IMPORT = {
     "runs": {"method", "backends", "config", "inputs", "errors", "shapes"},
     "curation": {"method", "errors", "shapes"},
     "jobs": {"stages", "runs", "backends", "config", "errors", "shapes"},
-    "training": {"method", "backends", "jobs", "config", "finalize", "errors", "shapes"},
+    "training": {"method", "curation", "backends", "jobs", "config", "finalize", "inputs", "errors", "shapes"},
     "evaluation": {"method", "backends", "stages", "jobs", "runs", "config", "inputs", "errors", "shapes"},
     "export": {"curation", "training", "finalize", "runs", "jobs", "inputs", "errors", "shapes"},
     "demo": {"method", "backends"},

@@ -1,4 +1,4 @@
-"""The command-line flags of `eval` (cheap to import: the CLI builds its parser at start)."""
+"""The command-line flags of `eval` and `score` (cheap to import: the CLI builds its parser at start)."""
 
 from __future__ import annotations
 
@@ -20,3 +20,22 @@ def add_eval_parser(sub, db_name) -> None:
     c.add_argument("--judge-base-url", help="openai judge: server URL, e.g. http://127.0.0.1:8000/v1")
     c.add_argument("--json", action="store_true")
     c.add_argument("--quiet", action="store_true", help="no progress bars")
+
+    c = sub.add_parser("score", help="LonGen length-following score of a JSONL file (type, constraint, response)")
+    c.add_argument("file")
+    c.add_argument("--json", action="store_true")
+
+
+def score_command(args) -> None:
+    """`score`: the LonGen scores of a scored file, one line each (or JSON)."""
+    import json
+
+    from selflengthen.evaluation.longen import load_scored_file, score_items
+
+    result = score_items(load_scored_file(args.file))
+    if args.json:
+        print(json.dumps(result, ensure_ascii=False))
+        return
+    for key in ("about", "range", "above", "below", "overall"):
+        value = result[key]
+        print(f"{key:>8}: {'-' if value is None else f'{value:.4f}'}")
