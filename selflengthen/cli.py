@@ -12,7 +12,7 @@ from pathlib import Path
 from selflengthen.errors import SelfLengthenError
 from selflengthen.evaluation.parsers import add_eval_parser
 from selflengthen.finalize.parsers import add_finalize_parsers
-from selflengthen.training.parsers import add_pairs_parser
+from selflengthen.training.parsers import add_pairs_parser, add_train_parser
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -56,14 +56,7 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--override", action="store_true",
                    help="record even where another curator decided the sample differently (overlap 1)")
 
-    c = sub.add_parser("train", help="fine-tune generator and/or extender on the latest iteration's accepted samples")
-    _db_name(c)
-    c.add_argument("--role", default="both", choices=("generator", "extender", "both"))
-    c.add_argument("--final", action="store_true", help="train the run's final model on its final set (`finalize`)")
-    c.add_argument("--base", help="--final: the model to fine-tune (default: the run's base model)")
-    c.add_argument("--config", help="JSON file of training settings merged over the run's preset")
-    c.add_argument("--accelerate-config", help="run through `accelerate launch` with this config (multi-GPU)")
-    c.add_argument("--quiet", action="store_true", help="do not mirror the trainer's output")
+    add_train_parser(sub, _db_name)
 
     c = sub.add_parser("loop", help="run K whole iterations unattended: iterate, accept what passed, train")
     _db_name(c)
@@ -218,8 +211,13 @@ def cmd_train(args) -> None:
                                                  accelerate_config=args.accelerate_config, show_output=not args.quiet)
     if args.base and not args.final:
         raise SelfLengthenError("--base goes with --final (an iteration's roles start from the iteration's models)")
-    checkpoints = ([run_final_train_job(store, args.db, args.name, base=args.base, **settings)] if args.final else
-                   run_train_job(store, args.db, args.name, role=args.role, **settings))
+    if args.stage == "preference":
+        from selflengthen.training.parsers import preference_step
+
+        checkpoints = preference_step(store, args, settings)
+    else:
+        checkpoints = ([run_final_train_job(store, args.db, args.name, base=args.base, **settings)] if args.final
+                       else run_train_job(store, args.db, args.name, role=args.role, **settings))
     for ck in checkpoints:
         print(f"{ck.get('role', 'final')}: {ck['path']} ({ck['kind']}, {ck['data_size']} rows, train loss "
               f"{ck['train_loss']})")

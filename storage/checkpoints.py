@@ -40,11 +40,15 @@ class CheckpointsMixin:
             " WHERE c.run_id = ? ORDER BY i.idx, c.role", [run_id])]
 
     def record_metrics(self, job_id: int, *, step: int, train_loss=None, eval_loss=None, learning_rate=None,
-                       tokens_per_second=None) -> None:
+                       tokens_per_second=None, reward_accuracy=None, reward_margin=None, eval_reward_accuracy=None,
+                       eval_reward_margin=None) -> None:
         with self.transaction() as db:
             db.table("job_metrics").insert({
                 "job_id": job_id, "step": step, "train_loss": train_loss, "eval_loss": eval_loss,
-                "learning_rate": learning_rate, "tokens_per_second": tokens_per_second, "created_at": now()})
+                "learning_rate": learning_rate, "tokens_per_second": tokens_per_second,
+                "reward_accuracy": reward_accuracy, "reward_margin": reward_margin,
+                "eval_reward_accuracy": eval_reward_accuracy, "eval_reward_margin": eval_reward_margin,
+                "created_at": now()})
 
     def job_metrics(self, job_id: int) -> list[dict]:
         return self.query("SELECT * FROM job_metrics WHERE job_id = ? ORDER BY id", [job_id])

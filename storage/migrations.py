@@ -356,3 +356,11 @@ def m009_holds(db):
             PRIMARY KEY (sample_id, user)
         )""")
     db.execute("CREATE INDEX holds_by_user ON holds (user)")
+
+
+@migrations(name="010_preference_metrics")
+def m010_preference_metrics(db):
+    # A preference step (DPO, ORPO, KTO) is judged by its rewards: how often the chosen text out-scores the
+    # rejected one and by how much, on the training pairs and on the held-out ones.
+    for column in ("reward_accuracy", "reward_margin", "eval_reward_accuracy", "eval_reward_margin"):
+        db.execute(f"ALTER TABLE job_metrics ADD COLUMN {column} REAL")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import shlex
 import sys
+from pathlib import Path
 
 
 def cli_command(*args: str) -> list[str]:
@@ -43,4 +44,14 @@ def pid_alive(pid: int | None) -> bool:
         return False
     except OSError:  # it exists, owned by another user (EPERM)
         return True
-    return True
+    return not _zombie(pid)
+
+
+def _zombie(pid: int) -> bool:
+    """A killed process whose parent died too stays a zombie until something reaps it (in a container, often
+    nothing does): it answers signals but runs no more."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:  # no /proc (not Linux), or it is gone
+        return False
+    return stat.rsplit(")", 1)[-1].split()[:1] == ["Z"]

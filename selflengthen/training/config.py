@@ -15,6 +15,7 @@ from pathlib import Path
 from selflengthen.config import JsonConfig, _f, build_dataclass, merge, validate_fields
 from selflengthen.errors import ConfigError
 
+STAGES = ("sft", "preference")  # fine-tuning on accepted texts, then (optionally) on pairs of texts
 ROLES = ("generator", "extender", "final")  # final: the run's length-controlled model (`train --final`)
 # Schedulers that need no extra arguments (transformers' SchedulerType values).
 LR_SCHEDULERS = ("cosine", "linear", "constant", "constant_with_warmup", "cosine_with_restarts", "polynomial",
@@ -62,6 +63,15 @@ class TrainConfig(JsonConfig):
     save_steps: int = _f(500, "Optimizer steps between trainer checkpoints (what a re-run resumes from).", min=1)
     save_total_limit: int = _f(2, "Trainer checkpoints kept on disk (older ones are deleted).", min=1)
     logging_steps: int = _f(10, "Optimizer steps between progress and metrics records.", min=1)
+    report_to: str = _f("none", "Experiment tracker the trainer reports to, with the run and iteration as its run "
+                        "name: none, tensorboard, wandb, mlflow or trackio (the tracker's package must be "
+                        "installed).", choices=("none", "tensorboard", "wandb", "mlflow", "trackio"))
+    preference_method: str = _f("dpo", "Preference step (`train --stage preference`): dpo, orpo (no reference "
+                                "model) or kto (unpaired accept / reject verdicts).", choices=("dpo", "orpo", "kto"))
+    preference_beta: float = _f(0.1, "Preference step: beta, how far the model may move from the reference "
+                                "(DPO, KTO) or the weight of the odds-ratio term (ORPO).", min=1e-4, max=10.0)
+    preference_kinds: str = _f("expansion,edit,verdict,attempt", "Preference step: the kinds of pairs it learns "
+                               "from (training.pairs: expansion, edit, verdict, attempt).")
 
     def __post_init__(self):
         validate_fields(self)
@@ -70,6 +80,13 @@ class TrainConfig(JsonConfig):
             raise ConfigError("lora_target_modules must be 'all-linear' or a non-empty list of module names")
         if isinstance(targets, str) and not targets.strip():
             raise ConfigError("lora_target_modules must not be empty")
+        from selflengthen.errors import InputError
+        from selflengthen.training.pairs import check_kinds
+
+        try:
+            check_kinds([k.strip() for k in self.preference_kinds.split(",") if k.strip()])
+        except InputError as e:
+            raise ConfigError(f"preference_kinds: {e}") from None
 
 
 # The reference run: LoRA on every linear layer, lr 1e-4, 4 epochs of batch 1, cosine with 10 % warm-up
@@ -116,10 +133,14 @@ class TrainSpec:
     data_size: int
     train: dict = field(default_factory=dict)  # TrainConfig.to_dict()
     init_adapter: str | None = None  # the previous iteration's adapter dir (LoRA with continue_adapter)
+    stage: str = "sft"  # sft, or preference (the data file holds pairs, or KTO rows)
+    run_name: str = ""  # the experiment tracker's run name
 
     def __post_init__(self):
         if self.role not in ROLES:
             raise ConfigError(f"role must be one of {', '.join(ROLES)} (got {self.role!r})")
+        if self.stage not in STAGES:
+            raise ConfigError(f"stage must be one of {', '.join(STAGES)} (got {self.stage!r})")
         build_dataclass(TrainConfig, self.train, "train.")  # a bad training config is refused before anything starts
 
     @property

@@ -73,7 +73,8 @@ def prepare_spec(store: Store, db_path, run: Run, iteration: Iteration, role: st
         check_model_on_disk(adapter, f"the previous {role} adapter")
     spec = TrainSpec(db=str(Path(db_path).resolve()), run_id=run["id"], iteration_id=iteration["id"], job_id=job_id,
                      role=role, base_model=base_model, init_adapter=adapter, output_dir=str(out),
-                     train=config.to_dict(), data_file=str(out / "data.jsonl"), data_size=len(rows))
+                     train=config.to_dict(), data_file=str(out / "data.jsonl"), data_size=len(rows),
+                     run_name=f"{run['name']}-iteration-{iteration['idx']}-{role}")
     spec.save(out / "spec.json")
     return out / "spec.json", spec
 
@@ -109,6 +110,62 @@ def run_train_job(store: Store, db_path, run_name: str, *, role: str = "both", c
         checkpoints.append(store.iteration_checkpoints(iteration["id"])[r])
     store.update_iteration(iteration["id"], status="trained")
     return checkpoints
+
+
+PAIR_COLUMNS = ("prompt", "chosen", "rejected")
+KTO_COLUMNS = ("prompt", "completion", "label")
+
+
+def run_preference_job(store: Store, db_path, run_name: str, *, role: str = "generator",
+                       config_overrides: dict | None = None, accelerate_config: str | None = None,
+                       show_output: bool = True) -> dict:
+    """The latest iteration's preference step for one role (DPO, ORPO or KTO: `preference_method`) on the pairs
+    its samples and decisions make (`preference_kinds`; the extender learns from attempt pairs, made on its own
+    prompt, the generator from the others). It starts from the role's checkpoint trained on this iteration when
+    there is one (SFT first), else from the model the iteration used, and replaces that checkpoint: the next
+    iteration uses the preference-tuned model. Returns the registered checkpoint."""
+    from selflengthen.training.config import TrainSpec, build_command, train_preset
+    from selflengthen.training.data import write_training_data
+    from selflengthen.training.pairs import collect_pairs
+
+    if role not in ROLES:
+        raise InputError(f"unknown role '{role}' for a preference step (choose generator or extender)")
+    run = store.require_run(run_name)
+    iteration = store.latest_iteration(run["id"])
+    config = train_preset(run["preset"], config_overrides)
+    kto = config.preference_method == "kto"
+    kinds = [k.strip() for k in config.preference_kinds.split(",") if k.strip()]
+    kinds = [k for k in kinds if (k == "attempt") == (role == "extender")]
+    if not kinds or (kto and role == "extender"):
+        raise InputError(f"no pairs for the {role}: it learns from " + ("attempt pairs (DPO or ORPO)" if role ==
+                         "extender" else "expansion, edit or verdict pairs") + f" (asked: {config.preference_kinds})")
+    rows, counts = collect_pairs(store, run_name, [iteration["idx"]], kinds, kto=kto)
+    if not rows or (kto and len({r["label"] for r in rows}) < 2):
+        what = "verdicts (KTO needs accepted and rejected ones)" if kto else "pairs"
+        raise InputError(f"iteration {iteration['idx']} has too few {what} for a preference step: "
+                         f"{counts[iteration['idx']]}")
+    trained = store.iteration_checkpoints(iteration["id"]).get(role)
+    if trained and (trained["config"] or {}).get("stage") == "preference":
+        base_model = trained["base_model"]  # another preference step replaces that one, from the same start
+    else:
+        base_model = trained["path"] if trained else iteration[f"{role}_checkpoint"]
+    check_model_on_disk(base_model, f"the {role} model")
+    out = training_dir(db_path, run["name"], iteration["idx"], f"{role}-{config.preference_method}")
+    out.mkdir(parents=True, exist_ok=True)
+    columns = KTO_COLUMNS if kto else PAIR_COLUMNS
+    write_training_data([{c: r[c] for c in columns} for r in rows], out / "data.jsonl")
+    job_id = store.start_job(f"train:{role}", run_id=run["id"], iteration_id=iteration["id"])
+    spec = TrainSpec(db=str(Path(db_path).resolve()), run_id=run["id"], iteration_id=iteration["id"], job_id=job_id,
+                     role=role, base_model=base_model, output_dir=str(out), train=config.to_dict(),
+                     data_file=str(out / "data.jsonl"), data_size=len(rows), stage="preference",
+                     run_name=f"{run['name']}-iteration-{iteration['idx']}-{role}-{config.preference_method}")
+    command = build_command(str(spec.save(out / "spec.json")), accelerate_config)
+    store.update_job(job_id, command=shown(command), stage=f"preference:{role}")
+    print(f"preference step of the {role} ({config.preference_method}, job {job_id}, "
+          f"{len(rows)} rows: {counts[iteration['idx']]}): {shown(command)}", file=sys.stderr, flush=True)
+    _follow(store, job_id, command, show_output)
+    store.update_iteration(iteration["id"], status="trained")
+    return store.iteration_checkpoints(iteration["id"])[role]
 
 
 def final_rows_for_training(store: Store, run: Run) -> list[dict]:

@@ -38,7 +38,26 @@ def use_bf16(setting: str) -> bool:
     return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
 
 
-def sft_config(config: TrainConfig, output_dir, has_eval: bool):
+def shared_args(config: TrainConfig, output_dir, has_eval: bool, run_name: str = "") -> dict:
+    """The arguments every trainer here shares (SFT and the preference trainers): schedule, batches, checkpoints
+    every `save_steps` (what a killed job resumes from), eval at the same steps, and the experiment tracker."""
+    import torch
+
+    cuda = torch.cuda.is_available()
+    return dict(
+        output_dir=str(output_dir), seed=config.seed, report_to=config.report_to, run_name=run_name or None,
+        disable_tqdm=True, use_cpu=not cuda, dataloader_pin_memory=cuda, bf16=use_bf16(config.bf16), fp16=False,
+        learning_rate=config.learning_rate, num_train_epochs=config.epochs, lr_scheduler_type=config.lr_scheduler,
+        warmup_steps=config.warmup_ratio,  # transformers 5: a value below 1 is a share of the steps
+        per_device_train_batch_size=config.batch_size, per_device_eval_batch_size=config.batch_size,
+        gradient_accumulation_steps=config.gradient_accumulation, max_length=config.max_length,
+        logging_steps=config.logging_steps, logging_first_step=True,
+        save_strategy="steps", save_steps=config.save_steps, save_total_limit=config.save_total_limit,
+        eval_strategy="steps" if has_eval else "no", eval_steps=config.save_steps if has_eval else None,
+    )
+
+
+def sft_config(config: TrainConfig, output_dir, has_eval: bool, run_name: str = ""):
     """The one place trl's SFTConfig is built from a TrainConfig.
 
     Checkpoints (model, optimizer, scheduler, RNG, trainer state) every `save_steps` are what a killed job
@@ -47,21 +66,36 @@ def sft_config(config: TrainConfig, output_dir, has_eval: bool):
     import torch
     from trl import SFTConfig
 
-    cuda = torch.cuda.is_available()
     return SFTConfig(
-        output_dir=str(output_dir), seed=config.seed, report_to="none", disable_tqdm=True,
-        use_cpu=not cuda, dataloader_pin_memory=cuda, activation_checkpointing=cuda,  # trl: on by default
-        bf16=use_bf16(config.bf16), fp16=False,
-        learning_rate=config.learning_rate, num_train_epochs=config.epochs, lr_scheduler_type=config.lr_scheduler,
-        warmup_steps=config.warmup_ratio,  # transformers 5: a value below 1 is a share of the steps
-        per_device_train_batch_size=config.batch_size, per_device_eval_batch_size=config.batch_size,
-        gradient_accumulation_steps=config.gradient_accumulation,
-        max_length=config.max_length, packing=config.packing,
+        **shared_args(config, output_dir, has_eval, run_name), packing=config.packing,
+        activation_checkpointing=torch.cuda.is_available(),  # trl: on by default
         completion_only_loss=True,  # the loss is on the answer only (the default for prompt/completion rows)
-        logging_steps=config.logging_steps, logging_first_step=True,
-        save_strategy="steps", save_steps=config.save_steps, save_total_limit=config.save_total_limit,
-        eval_strategy="steps" if has_eval else "no", eval_steps=config.save_steps if has_eval else None,
     )
+
+
+def make_preference_trainer(config: TrainConfig, model, tokenizer, train_rows: list[dict], eval_rows: list[dict],
+                            output_dir, peft_config=None, callbacks=(), run_name: str = ""):
+    """trl's DPO, ORPO or KTO trainer (config.preference_method) over conversational rows: prompt / chosen /
+    rejected pairs, or prompt / completion / label for KTO. DPO and KTO compare with a frozen copy of the
+    starting model (with LoRA: the model with its adapter off); ORPO needs none."""
+    from datasets import Dataset
+    from transformers import PrinterCallback
+
+    method, args = config.preference_method, shared_args(config, output_dir, bool(eval_rows), run_name)
+    if method == "dpo":
+        from trl import DPOConfig as Config, DPOTrainer as Trainer
+    elif method == "kto":
+        from trl import KTOConfig as Config, KTOTrainer as Trainer
+    else:
+        from trl.experimental.orpo import ORPOConfig as Config, ORPOTrainer as Trainer
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    trainer = Trainer(model=model, args=Config(**args, beta=config.preference_beta), processing_class=tokenizer,
+                      train_dataset=Dataset.from_list(train_rows),
+                      eval_dataset=Dataset.from_list(eval_rows) if eval_rows else None,
+                      peft_config=peft_config, callbacks=list(callbacks))
+    trainer.remove_callback(PrinterCallback)
+    return trainer
 
 
 def load_model(config: TrainConfig, base_model: str, init_adapter: str | None, log=print):
@@ -88,7 +122,7 @@ def load_model(config: TrainConfig, base_model: str, init_adapter: str | None, l
 
 
 def make_trainer(config: TrainConfig, model, tokenizer, train_rows: list[dict], eval_rows: list[dict], output_dir,
-                 peft_config=None, callbacks=()):
+                 peft_config=None, callbacks=(), run_name: str = ""):
     """An SFTTrainer over prompt/completion rows (tokenized, labels built, prompts masked)."""
     from datasets import Dataset
     from transformers import PrinterCallback
@@ -97,7 +131,8 @@ def make_trainer(config: TrainConfig, model, tokenizer, train_rows: list[dict], 
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     trainer = SFTTrainer(
-        model=model, args=sft_config(config, output_dir, has_eval=bool(eval_rows)), processing_class=tokenizer,
+        model=model, args=sft_config(config, output_dir, has_eval=bool(eval_rows), run_name=run_name),
+        processing_class=tokenizer,
         train_dataset=Dataset.from_list(train_rows), eval_dataset=Dataset.from_list(eval_rows) if eval_rows else None,
         peft_config=peft_config, callbacks=list(callbacks))
     trainer.remove_callback(PrinterCallback)  # it prints raw log dicts; the job's callback prints lines
@@ -178,6 +213,24 @@ class TrainingProgress:
                 + (f" eta {m['eta_seconds']:.0f}s" if m["eta_seconds"] is not None else ""))
 
 
+def reward_metrics(logs: dict) -> dict:
+    """A preference trainer's rewards in a log (train or eval): how often the chosen text out-scored the rejected
+    one, and by how much. KTO logs no accuracy.
+
+    >>> reward_metrics({"loss": 0.6, "rewards/accuracies": 0.75, "rewards/margins": 0.2})
+    {'reward_accuracy': 0.75, 'reward_margin': 0.2}
+    >>> reward_metrics({"eval_loss": 0.7, "eval_rewards/margins": -0.1})
+    {'eval_reward_margin': -0.1}
+    """
+    names = {"rewards/accuracies": "reward_accuracy", "rewards/margins": "reward_margin"}
+    found = {}
+    for key, name in names.items():
+        for prefix in ("", "eval_"):
+            if prefix + key in logs:
+                found[prefix + name] = logs[prefix + key]
+    return found
+
+
 def _progress_callback(store: Store, job_id: int, log=print):
     """A TrainerCallback that writes durable progress and metrics and honours the job's cancel flag."""
     from transformers import TrainerCallback
@@ -208,7 +261,7 @@ def _progress_callback(store: Store, job_id: int, log=print):
             metrics = self.progress.update(logs, state.global_step, state.max_steps)
             store.record_metrics(job_id, step=state.global_step, train_loss=logs.get("loss"),
                                  eval_loss=logs.get("eval_loss"), learning_rate=logs.get("learning_rate"),
-                                 tokens_per_second=self.progress.rate)
+                                 tokens_per_second=self.progress.rate, **reward_metrics(logs))
             self._write(done=state.global_step, total=state.max_steps, metrics=metrics)
             log(self.progress.line())
 
@@ -237,17 +290,20 @@ def train(spec: TrainSpec, store: Store, log=print) -> str:
     if not rows:
         raise SelfLengthenError(f"no training rows in {spec.data_file}")
     tokenizer, model, peft_config = _load_tokenizer_and_model(spec, config, log)
-    train_rows, eval_rows = split_eval(_fitting_rows(rows, tokenizer, config.max_length, log, config.overlong),
-                                       config.eval_fraction, config.seed)
-    log(f"train:{spec.role}: {len(train_rows)} training rows, {len(eval_rows)} eval rows, {config.method} "
-        f"fine-tune of {spec.base_model}")
+    preference = spec.stage == "preference"
+    usable = rows if preference else _fitting_rows(rows, tokenizer, config.max_length, log, config.overlong)
+    train_rows, eval_rows = split_eval(usable, config.eval_fraction, config.seed)
+    what = f"{config.preference_method} preference step" if preference else f"{config.method} fine-tune"
+    log(f"train:{spec.role}: {len(train_rows)} training rows, {len(eval_rows)} eval rows, {what} of {spec.base_model}")
     if store is not None:
         _remove_partial_checkpoints(spec.output_dir)
     resume = last_checkpoint(spec.output_dir)
     if resume is not None:
         log(f"resuming from {resume}")
     progress = _progress_callback(store, spec.job_id, log)
-    trainer = make_trainer(config, model, tokenizer, train_rows, eval_rows, spec.output_dir, peft_config, [progress])
+    build = make_preference_trainer if preference else make_trainer
+    trainer = build(config, model, tokenizer, train_rows, eval_rows, spec.output_dir, peft_config, [progress],
+                    run_name=spec.run_name)
     trainer.train(resume_from_checkpoint=str(resume) if resume else None)
     if progress.cancelled:
         return "cancelled"
@@ -256,7 +312,7 @@ def train(spec: TrainSpec, store: Store, log=print) -> str:
         train_loss, eval_loss = final_losses(trainer.state.log_history)
         fields = dict(run_id=spec.run_id, path=str(path), base_model=spec.base_model, kind=kind, adapter_path=adapter,
                       data_size=spec.data_size, train_loss=train_loss, eval_loss=eval_loss, job_id=spec.job_id,
-                      config={"train": config.to_dict(), "init_adapter": spec.init_adapter,
+                      config={"train": config.to_dict(), "init_adapter": spec.init_adapter, "stage": spec.stage,
                               "train_rows": len(train_rows), "eval_rows": len(eval_rows)})
         if spec.role == "final":  # the run's model, not an iteration's
             store.register_final_model(**fields)
@@ -337,7 +393,8 @@ def _open_store(spec: TrainSpec):
     from storage import Store
 
     store = Store(spec.db)
-    store.update_job(spec.job_id, pid=os.getpid(), stage=f"train:{spec.role}", status="running")
+    stage = "preference" if spec.stage == "preference" else "train"
+    store.update_job(spec.job_id, pid=os.getpid(), stage=f"{stage}:{spec.role}", status="running")
     return store
 
 
