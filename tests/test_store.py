@@ -28,13 +28,14 @@ def test_wal_mode_and_migrations_recorded(store):
     applied = store.query("SELECT name FROM _sqlite_migrations")
     assert [r["name"] for r in applied] == ["001_initial", "002_training", "003_dashboard", "004_evaluation",
                                             "005_expansions_of_one_response", "006_final_rows",
-                                            "007_lifebench_score", "008_status_indexes", "009_holds"]
+                                            "007_lifebench_score", "008_status_indexes", "009_holds",
+                                            "010_preference_metrics"]
 
 
 def test_reopening_applies_nothing_twice(tmp_path):
     Store(tmp_path / "a.db").close()
     again = Store(tmp_path / "a.db")
-    assert len(again.query("SELECT * FROM _sqlite_migrations")) == 9
+    assert len(again.query("SELECT * FROM _sqlite_migrations")) == 10
 
 
 def test_create_run_makes_iteration_zero_and_seed_instructions(store, run):

@@ -1,7 +1,8 @@
 """Fine-tuning, the plain-data side: the training config and presets, the spec a training subprocess runs
 from, and the command that starts it. Cheap to import (the rows each role learns from are `data`'s).
 
-The trainer itself (trl, the subprocess's `main`) lives in `selflengthen.training.trainer`.
+The trainer itself (trl, the subprocess's `main`) lives in `selflengthen.training.trainer`, its progress in
+`selflengthen.training.progress`, the preference pairs in `selflengthen.training.pairs`.
 """
 
 from __future__ import annotations
