@@ -19,8 +19,7 @@ from selflengthen.errors import ConfigError, InputError
 from selflengthen.inputs import parse_json_object
 from selflengthen.method.gates import STYLES
 from selflengthen.method.split import SPLITS
-from selflengthen.method.templates import NAMES as TEMPLATE_NAMES
-from selflengthen.method.templates import check_template, load_templates
+from selflengthen.method.templates import NAMES as TEMPLATE_NAMES, check_template, load_templates
 
 
 def _f(default, help, **limits):
@@ -175,8 +174,9 @@ class GatesConfig:
         "words otherwise; reference: in Chinese each non-ASCII character and each run of ASCII characters is one "
         "unit, other text counts words as written.", choices=STYLES)
     meta_talk: bool = _f(False, "Reject English text with 'revised', 'revision', 'response', 'version' or "
-                                "'paragraph' in its first 2 or last 3 lines (the reference's filter of answers "
-                                "that talk about their own rewrite).")
+                                "'paragraph' in its first 2 or last 3 lines (the reference's rewrite-talk filter).")
+    padding: float = _f(0.0, "Padding guard: reject a text with more than this share of its 4-word runs or sentences "
+                             "repeating earlier ones (0.25; 0: off, measured only).", min=0.0, max=1.0)
 
     def __post_init__(self):
         validate_fields(self)

@@ -150,3 +150,14 @@ def test_the_default_rules_differ_from_the_reference_where_the_preset_says():
     assert [r.gate for r in check_text("我们走吧!", "zh") if not r.passed] == []
     upper = "One two three four five six seven eight nine ten one two three four five six seven eight nine ten end."
     assert [r.gate for r in check_text(upper, "en") if not r.passed] == ["no_repeated_ngram"]  # lower-cased
+
+
+def test_the_padding_guard_is_a_gate_when_its_limit_is_set():
+    padded = "The sea is calm today. Boats rest in the harbour. " * 3 + "The end."
+    assert [r.gate for r in check_text(padded, "en")][-1] == "no_repeated_ngram"  # off by default
+    [guard] = [r for r in check_text(padded, "en", rules=GateRules(padding=0.25)) if r.gate == "no_padding"]
+    # 32 words, 29 four-word runs: the 2nd and 3rd copies' 18 repeat; 7 sentences, 4 repeats
+    assert not guard.passed and guard.reason == ("62% of its 4-word runs repeat earlier ones (limit 25%); "
+                                                 "57% of its sentences repeat earlier ones (limit 25%)")
+    plain = "The sea is calm today. Boats rest in the harbour while gulls circle the old pier."
+    assert all(r.passed for r in check_text(plain, "en", rules=GateRules(padding=0.25)))

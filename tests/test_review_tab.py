@@ -23,7 +23,8 @@ def test_load_opens_the_first_pending_sample_with_its_gates_and_suggestion(revie
     status = reviewed.get_sample(1)["status"]
     assert v["suggested"] == ("suggested: accept" if status == "kept" else "suggested: reject (too_short)")
     gates = v["gates"].values.tolist()
-    assert ["generate", "non_empty", "pass", ""] in gates and gates[-1][:2] == ["filter", "drop_short"]
+    assert ["generate", "non_empty", "pass", ""] in gates and gates[-2][:2] == ["filter", "drop_short"]
+    assert gates[-1][:3] == ["padding", "no_padding", "off"] and gates[-1][3].startswith("4-word runs repeated ")
     assert v["listing"] == {"__type__": "update"}  # folded away: not drawn
     v = s.show_list()
     assert len(value(v["listing"])) == 8 and list(value(v["listing"]).columns) == [

@@ -11,6 +11,7 @@ import plotly.graph_objects as go
 
 from selflengthen.evaluation.job import ROLES
 from selflengthen.evaluation.metrics import bucket_order
+from selflengthen.method.padding import repeated_ngram_share
 from ui.common import escape
 from ui.insights import chart_layout, empty_figure
 
@@ -23,7 +24,7 @@ TABLE_COLUMNS = ["id", "iteration", "role", "benchmark", "answered", "status", "
                  "words", "model"]
 BUCKET_COLUMNS = ["bucket", "evaluation", "LonGen", "S_l", "LIFEBench"]
 ITEM_COLUMNS = ["item", "type", "language", "range", "constraint", "target", "words", "LonGen", "S_l", "LIFEBench",
-                "judge", "note"]
+                "judge", "repeats", "note"]
 TYPE_COLORS = {"about": "#4c78a8", "range": "#f58518", "above": "#54a24b", "below": "#e45756"}
 
 
@@ -147,6 +148,15 @@ def scatter_figure(evaluation: dict | None, items: list[dict]) -> go.Figure:
     return chart_layout(fig, title, "target words (interval middle)", "output words")
 
 
+def _repeats(response: str | None) -> str | None:
+    """The padding guard's measure of an answer: the share of its 4-word runs that repeat earlier ones.
+
+    >>> _repeats("The sea is calm. The sea is calm."), _repeats(None)
+    ('20%', None)
+    """
+    return None if response is None else f"{repeated_ngram_share(response):.0%}"
+
+
 def item_rows(items: list[dict]) -> pd.DataFrame:
     """The evaluation's items: the constraint, the length reached and the scores (texts show on click)."""
     rows = []
@@ -157,5 +167,6 @@ def item_rows(items: list[dict]) -> pd.DataFrame:
         rows.append([i["item_idx"], i["type"], i["language"], i["length_range"], i["constraint_text"],
                      _rounded(i.get("target"), 0), i.get("words"), _rounded(i.get("length_score"), 3),
                      _rounded(i.get("sl_score"), 1), _rounded(i.get("lifebench_score"), 1),
-                     _rounded(sum(judge.values()) / len(judge), 2) if judge else None, note])
+                     _rounded(sum(judge.values()) / len(judge), 2) if judge else None, _repeats(i.get("response")),
+                     note])
     return pd.DataFrame(rows, columns=ITEM_COLUMNS)

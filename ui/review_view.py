@@ -13,7 +13,7 @@ from typing import TypedDict
 import gradio as gr
 import pandas as pd
 
-from selflengthen.curation.display import gate_rows, headline, progress_line, word_diff
+from selflengthen.curation.display import gate_rows, headline, padding_row, progress_line, word_diff
 from selflengthen.curation.rules import final_text, latest_edit, suggested_verdict
 from selflengthen.errors import SelfLengthenError
 from selflengthen.method.words import count_words
@@ -169,6 +169,12 @@ def blank_view(cursor: ReviewCursor, message: str) -> tuple:
     return tuple(empty.get(f, "") for f in VIEW_FIELDS)
 
 
+def _padding_limit(store: Store, sample: Sample) -> float:
+    """The padding guard's limit in the sample's iteration config (0: off, and in configs older than the guard)."""
+    iteration = store.iteration_by_id(sample["iteration_id"])
+    return float(((iteration or {}).get("config") or {}).get("gates", {}).get("padding", 0.0) or 0.0)
+
+
 def show_view(store: Store, ids: list[int], cursor: ReviewCursor, diff_on: bool, message: str = "",
               keep_inputs: bool = False):
     """Every VIEW_FIELDS output for the sample at cursor["position"] of `ids`.
@@ -193,7 +199,9 @@ def show_view(store: Store, ids: list[int], cursor: ReviewCursor, diff_on: bool,
     keep = gr.update()
     values = {**texts, "cursor": cursor, "info": md_text(headline(sample, position, len(ids), texts["edited_by"])),
               "save_edit": keep if keep_inputs else gr.update(visible=False),
-              "gates": pd.DataFrame(gate_rows(sample["gates"]), columns=GATE_HEADERS),
+              "gates": pd.DataFrame(gate_rows(sample["gates"]) + [padding_row(
+                  final_text(sample, edit and edit["edited_text"]), _padding_limit(store, sample))],
+                  columns=GATE_HEADERS),
               "suggested": f"suggested: {suggested_verdict(sample)}",
               "reasons": keep if keep_inputs else [], "note": keep if keep_inputs else "",
               "diff": diff_view(sample, diff_on),

@@ -8,12 +8,29 @@ import re
 from difflib import SequenceMatcher
 
 from selflengthen.curation.rules import effective_decision
+from selflengthen.method.padding import measure_padding, padding_verdict
 from selflengthen.method.words import CJK_CHAR
 from selflengthen.shapes import Sample
 
 
 def _gate_row(step: str, gate: dict) -> list:
     return [step, gate.get("gate", ""), "pass" if gate.get("passed") else "FAIL", gate.get("reason", "")]
+
+
+def padding_row(text: str, limit: float = 0.0) -> list:
+    """The padding guard's row for the text that counts: its measures, and pass / FAIL against the run's limit
+    (`gates.padding`; 0: measured only, shown as "off").
+
+    >>> padding_row("The sea is calm. The sea is calm.", 0.25)[2:]
+    ['FAIL', '4-word runs repeated 20% · sentences repeated 50% · distinct pairs 57% · compression 0.85']
+    >>> padding_row("The sea is calm.")[2]
+    'off'
+    """
+    m = measure_padding(text or "")
+    shown = (f"4-word runs repeated {m.repeated_ngrams:.0%} · sentences repeated {m.repeated_sentences:.0%} · "
+             f"distinct pairs {m.distinct_2:.0%} · compression {m.compression:.2f}")
+    result = "off" if limit <= 0 else "pass" if padding_verdict(m, limit, limit)[0] else "FAIL"
+    return ["padding", "no_padding", result, shown]
 
 
 def _filter_row(verdict: dict) -> list:

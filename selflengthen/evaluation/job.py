@@ -305,7 +305,8 @@ def format_summary(evaluation: dict) -> str:
              f"{evaluation.get('answered', s.get('items', 0))}/{evaluation['total']} answered",
              f"items: {s.get('items', 0)} answered, {s.get('errors', 0)} errors, "
              f"{s.get('truncated', 0)} cut off at the token limit",
-             f"words: mean {_number(words.get('mean'), 1)}, median {_number(words.get('median'), 1)}"]
+             f"words: mean {_number(words.get('mean'), 1)}, median {_number(words.get('median'), 1)}; "
+             f"4-word runs repeated within an answer: {_number(s.get('repeats'), 3)} (mean share)"]
     lines += _score_lines("LonGen length score (0-1)", s.get("longen") or {}, 3)
     sl = s.get("sl") or {}
     lines += _score_lines(f"S_l length score (0-100, {sl.get('n', 0)} items with one target)", sl, 1)

@@ -36,6 +36,7 @@ from collections import Counter
 from selflengthen.errors import InputError
 from selflengthen.evaluation.judge import DIMENSIONS
 from selflengthen.evaluation.longen import TYPES, constraint_numbers, length_score, parse_constraint
+from selflengthen.method.padding import repeated_ngram_share
 from selflengthen.runs.insights import mean_median
 
 # Buckets of the summary: the summary key, and the stored column it groups by.
@@ -165,7 +166,15 @@ def summarize(rows: list[dict], judge_model: str | None = None) -> dict:
         "lifebench": {**_score_means(with_lifebench, "lifebench_score"), "n": len(with_lifebench)},
         "length_by_range": length_by_range(answered),
         "judge": summarize_judge(answered, judge_model),
+        "repeats": _mean_repeats(answered),
     }
+
+
+def _mean_repeats(rows: list[dict]) -> float | None:
+    """The padding guard's measure over the answers: the mean share of 4-word runs that repeat earlier ones in the
+    same answer (does a longer answer say more, or the same again?)."""
+    shares = [repeated_ngram_share(r["response"]) for r in rows if r.get("response")]
+    return round(sum(shares) / len(shares), 3) if shares else None
 
 
 def length_by_range(rows: list[dict]) -> dict:

@@ -2,7 +2,7 @@
 
 Each gate returns a GateResult; a text passes when every gate does. Gate names are stable strings
 (stored with each sample and counted per iteration): non_empty, not_truncated, ends_with_punctuation,
-no_repeated_ngram, and no_meta_talk where that rule is on.
+no_repeated_ngram, and no_meta_talk and no_padding (the padding guard) where those rules are on.
 
 Two sets of rules (`GateRules`): the default ones, and the reference implementation's, which the `paper`
 preset uses. The reference closes a text with a wider set of characters (an English text may end in a comma
@@ -35,6 +35,7 @@ class GateRules:
     meta_talk: bool = False
     n_words: int = 10
     n_chars: int = 13
+    padding: float = 0.0  # the padding guard's limit on repeated 4-word runs and sentences (0 = off)
 
 
 @dataclass(frozen=True)
@@ -144,6 +145,11 @@ def check_text(text: str, language: str, *, truncated: bool = False,
         word = meta_talk(stripped)
         results.append(GateResult("no_meta_talk", word is None,
                                   "" if word is None else f"says {word!r} in its first or last lines"))
+    if rules.padding > 0:
+        from selflengthen.method.padding import measure_padding, padding_verdict
+
+        ok, reason = padding_verdict(measure_padding(stripped), rules.padding, rules.padding)
+        results.append(GateResult("no_padding", ok, reason))
     return results
 
 

@@ -43,7 +43,7 @@ def sampling_params(config: RunConfig, max_new_tokens: int, seed: int) -> Genera
 def gate_rules(config: RunConfig) -> GateRules:
     """The text gates' rules of a run: its `gates` section and the generate stage's n-gram sizes."""
     g = config.gates
-    return GateRules(punctuation=g.punctuation, ngram=g.ngram, meta_talk=g.meta_talk,
+    return GateRules(punctuation=g.punctuation, ngram=g.ngram, meta_talk=g.meta_talk, padding=g.padding,
                      n_words=config.generate.ngram_words, n_chars=config.generate.ngram_chars)
 
 
