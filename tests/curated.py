@@ -60,14 +60,14 @@ def snapshot_names(folder: Path) -> list[str]:
     return sorted(snapshot(folder))
 
 
-def make_store_with_accepted_samples(path: Path, n_instructions: int = 15, model: str = "demo"):
-    """A store with a run whose iteration 0 has 2 accepted demo-style samples per instruction."""
+def make_store_with_accepted_samples(path: Path, n_instructions: int = 15, model: str = "demo", name: str = "r"):
+    """A store with a run (`name`) whose iteration 0 has 2 accepted demo-style samples per instruction."""
     from storage import Store
 
     rng = random.Random(0)
     made = [demo_corpus.make_instruction(rng) for _ in range(n_instructions)]
     store = Store(path)
-    run = store.create_run("r", model, model, "transformers", "demo", {},
+    run = store.create_run(name, model, model, "transformers", "demo", {},
                            [{"text": text, "language": "en"} for text, _, _ in made])
     iteration = store.latest_iteration(run["id"])
     rows = []

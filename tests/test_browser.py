@@ -261,3 +261,31 @@ def test_only_the_shown_tab_polls(server, browser):
     page.goto(server[0] + "?run=quiet&tab=train")
     page.wait_for_selector("#train-start")
     assert calls_in(page, 5000) >= 2
+
+
+def test_a_preference_step_runs_from_the_train_tab(server, browser, untrained_model_dir):
+    """Curated samples → the pair counts → DPO started from the dashboard → rewards drawn, checkpoint replaced."""
+    from curated import make_store_with_accepted_samples
+
+    url, db = server
+    store, run, iteration = make_store_with_accepted_samples(db, n_instructions=4, model=str(untrained_model_dir),
+                                                             name="prefer")
+    first = store.iteration_samples(iteration["id"])[0]["id"]
+    store.record_decisions([{"sample_id": first, "verdict": "reject", "reasons": ["too_short"]}], user="alice")
+    page = login(browser, url, "alice")
+    choose(page, "run-select", "prefer")
+    open_tab(page, "Train")
+    page.locator("#train-preference").get_by_text("Preference step").click()
+    wait_for_text(page, "pref-counts-line", "Iteration 0: ")
+    assert "for the generator's DPO step" in text_of(page, "pref-counts-line")
+    page.locator("#pref-start").click()
+    wait_for_text(page, "pref-message", "Started the generator's DPO step")
+    assert "--stage preference" in page.locator("#pref-command textarea").input_value()
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline and "generator" not in Store(db).iteration_checkpoints(iteration["id"]):
+        page.wait_for_timeout(1000)
+    checkpoint = Store(db).iteration_checkpoints(iteration["id"])["generator"]
+    assert checkpoint["config"]["stage"] == "preference" and checkpoint["config"]["train"]["preference_method"] == "dpo"
+    page.wait_for_function("() => document.querySelector('#pref-rewards')?.innerText.includes('held-out')",
+                           timeout=30_000)
+    shoot(page, "train-preference")

@@ -22,7 +22,7 @@ from selflengthen.shapes import Iteration, Job, Run, Store
 from selflengthen.training import chat
 from selflengthen.training.config import TrainConfig, train_preset
 from selflengthen.training.job import check_model_on_disk, parse_roles, training_dir
-from ui import chat as try_it
+from ui import chat as try_it, preference
 from ui.common import md_code, md_escape
 from ui.forms import build_form, form_values, read_form, save_changes
 from ui.jobs import chain_line, stamp, training_line, wire_cancel
@@ -360,12 +360,13 @@ def _build_final() -> dict:
 
 def build_tab(studio, run) -> None:
     with gr.Tab("Train", id="train"):
+        timer = gr.Timer(2.0)
         launch = _build_launch()
         live = _build_live()
+        preference.build(studio, run, launch["fields"], timer)
         final = _build_final()
         talk = try_it.build()
         key = gr.State(None)
-        timer = gr.Timer(2.0)
     _wire(studio, run, launch, live, talk, key, timer)
     _wire_final(studio, run, final, launch["fields"], timer)
 
