@@ -130,8 +130,9 @@ def test_figures_plot_the_stored_numbers(store):
     assert "curator: &lt;img src=x onerror=alert(1)&gt;" in labels and not any("<img" in y for y in labels)
     assert [t.name for t in gates.data] == ["iteration 0", "iteration 1"]
     assert dict(zip(gates.data[0].y, gates.data[0].x))["generate/non_empty"] == 100.0
-    assert [list(t.y) for t in distinct.data] == [[d["distinct2_initial"] for d in data],
-                                                  [d["distinct2_final"] for d in data]]
+    assert [list(t.y) for t in distinct.data] == [[d[key] for d in data] for key in (
+        "distinct2_initial", "repeats_initial", "distinct2_final", "repeats_final")]
+    assert all(0 <= d["repeats_initial"] <= 1 for d in data)
     assert table.values.tolist()[0][:4] == [0, 8, data[0]["passed"], 2]
     assert list(table.columns) == insights.SUMMARY_COLUMNS
 

@@ -137,17 +137,19 @@ def gates_figure(insights: list[dict]) -> go.Figure:
 
 
 def distinct_figure(insights: list[dict]) -> go.Figure:
-    """Distinct-2 of initial responses and of final expansions: longer should not mean more repetitive."""
-    title = f"Distinct-2 per iteration (up to {data.DISTINCT_SAMPLE} samples each)"
+    """Distinct-2 (solid) and the padding guard's repeated 4-word runs (dashed) of initial responses and of final
+    expansions: longer should not mean more repetitive."""
+    title = f"Distinct-2 and repeated 4-word runs per iteration (up to {data.DISTINCT_SAMPLE} samples each)"
     if not data.has_samples(insights):
         return empty_figure(title)
     fig = go.Figure()
     xs = [item["iteration"] for item in insights]
     for kind, label in (("initial", "initial responses"), ("final", "final expansions")):
         fig.add_trace(go.Scatter(x=xs, y=[item[f"distinct2_{kind}"] for item in insights], mode="lines+markers",
-                                 name=label, line={"color": COLORS[kind]}))
-    return chart_layout(fig, title, "iteration", "unique bigrams / bigrams", xaxis={"dtick": 1},
-                        yaxis={"range": [0, 1.05]})
+                                 name=f"distinct-2, {label}", line={"color": COLORS[kind]}))
+        fig.add_trace(go.Scatter(x=xs, y=[item[f"repeats_{kind}"] for item in insights], mode="lines+markers",
+                                 name=f"repeated 4-word runs, {label}", line={"color": COLORS[kind], "dash": "dash"}))
+    return chart_layout(fig, title, "iteration", "share", xaxis={"dtick": 1}, yaxis={"range": [0, 1.05]})
 
 
 BUILDERS = {"words": words_figure, "growth": growth_figure, "acceptance": acceptance_figure,

@@ -12,6 +12,7 @@ import statistics
 from collections import Counter
 from collections.abc import Iterable
 
+from selflengthen.method.padding import repeated_ngram_share
 from selflengthen.method.words import split_words
 from selflengthen.shapes import Store
 
@@ -36,6 +37,17 @@ def distinct_n(texts: Iterable[str], n: int = 2) -> float | None:
         seen.update(grams)
         total += len(grams)
     return round(len(seen) / total, 4) if total else None
+
+
+def mean_repeats(texts: Iterable[str]) -> float | None:
+    """The padding guard's measure over texts: the mean share of each text's 4-word runs that repeat earlier ones
+    in it (does growth come with more repetition?); None for no text.
+
+    >>> mean_repeats(["The sea is calm. The sea is calm.", "A b c d e f."])
+    0.1
+    """
+    shares = [repeated_ngram_share(t) for t in texts]
+    return round(sum(shares) / len(shares), 4) if shares else None
 
 
 def mean_median(values: list[int]) -> tuple[float | None, float | None]:
@@ -107,6 +119,8 @@ def iteration_insight(idx: int, samples: list[dict], verdicts: dict[str, int], d
         "final_mean": final_mean, "final_median": final_median,
         "distinct2_initial": distinct_n(t["initial_response"] for t in texts),
         "distinct2_final": distinct_n(t["final_expansion"] for t in texts if t["final_expansion"]),
+        "repeats_initial": mean_repeats(t["initial_response"] for t in texts),
+        "repeats_final": mean_repeats(t["final_expansion"] for t in texts if t["final_expansion"]),
         "gates": gate_pass_counts(samples), "gate_reasons": gate_reasons(samples),
         "curator_reasons": curator_reasons(decisions),
         "languages": dict(Counter(s["language"] for s in samples)),
