@@ -182,6 +182,8 @@ def test_the_final_set_is_built_and_curated_in_the_browser(server, browser):
     page.locator("#final-rows").get_by_role("gridcell").first.click()  # the first row opens in full
     page.wait_for_function("q => document.querySelector('#final-query textarea').value === q",
                            arg=rows[0]["query"], timeout=30_000)
+    page.wait_for_function("id => document.querySelector('#final-row-id input').value === String(id)",
+                           arg=rows[0]["id"], timeout=30_000)  # the row id field, updated in its own tick
     page.locator("#final-accept").click()
     wait_for_text(page, "final-row-message", f"Row {rows[0]['id']} accepted")
     page.wait_for_function("r => document.querySelector('#final-response textarea').value === r",

@@ -93,6 +93,7 @@ def test_cli_chat_prints_a_reply(untrained_model_dir, tmp_path):
         f"error: model path not found: {tmp_path / 'gone'}")
 
 
+@pytest.mark.slow  # a subprocess (the CLI) with a model
 def test_a_conversation_through_the_cli_equals_the_same_turns_in_the_library(untrained_model_dir):
     turns = HI + [{"role": "assistant", "content": "Tea is old."}, {"role": "user", "content": "More, please."}]
     expected = chat_reply(str(untrained_model_dir), turns, max_new_tokens=8, seed=0)

@@ -103,6 +103,8 @@ def test_a_row_opens_in_full_and_accept_then_reject_move_on(studio):
     assert (row_id, query, response) == (rows[0]["id"], rows[0]["query"], rows[0]["response"])
     assert facts.startswith(f"Row {row_id} · iteration 0 · {rows[0]['source']} text · {rows[0]['type']}: ")
     assert facts.endswith(f"{rows[0]['words']} words · undecided")
+    assert view.decide(studio, "r", None, "accept", "alice")[0] == (
+        "**Not recorded:** open a row first (click it in the table, or type its id)")  # nothing open: no error
     out = view.decide(studio, "r", rows[0]["id"], "accept", "alice")
     assert out[0].startswith(f"Row {rows[0]['id']} accepted. CLI twin: `python -m selflengthen final-decide --db ")
     assert out[0].endswith(f"--row {rows[0]['id']} --verdict accept`") and out[1] == rows[1]["id"]

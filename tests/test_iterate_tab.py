@@ -88,6 +88,7 @@ def test_missing_model_dir_fails_preflight_and_nothing_starts(tmp_path):
     assert studio.worker.state()["label"] == "" and studio.store.list_jobs(studio.store.get_run("r")["id"]) == []
 
 
+@pytest.mark.slow  # a subprocess (the CLI) with a model
 def test_next_iteration_on_an_iteration_waiting_for_review_asks_first(tmp_path, untrained_model_dir):
     store = Store(tmp_path / "studio.db")
     reviewed_run(store)

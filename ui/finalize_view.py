@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from selflengthen.errors import SelfLengthenError
+from selflengthen.errors import InputError, SelfLengthenError
 from selflengthen.evaluation.longen import TYPES
 from selflengthen.finalize.commands import summary_line
 from selflengthen.finalize.review import check_decision, final_query, final_response
@@ -151,6 +151,8 @@ def open_row(studio, run_name: str | None, row_id) -> tuple:
 
 def _row(store: Store, run_name: str | None, row_id) -> dict:
     run = store.require_run(run_name or "")
+    if row_id in (None, ""):
+        raise InputError("open a row first (click it in the table, or type its id)")
     return store.get_final_row(run["id"], int(float(row_id)))
 
 
