@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 from datetime import datetime
 
+from selflengthen.errors import InputError
 from selflengthen.jobs.progress import job_progress
 from selflengthen.runs.status import live_endpoints
 from selflengthen.shapes import Job, Store
@@ -156,3 +157,15 @@ def wire_cancel(studio, button, timer, *started) -> None:
     timer.tick(state, None, button, concurrency_limit=None, show_progress="hidden", api_visibility="private")
     for event in started:
         event.then(state, None, button, show_progress="hidden", api_visibility="private")
+
+
+def ready_to_train(studio) -> None:
+    """Refuse a training start (SFT, preference, final model) while a job runs or a chat reply is being generated:
+    a trainer needs the machine to itself."""
+    from selflengthen.training import chat
+
+    busy = studio.worker.busy_reason()
+    if busy:
+        raise InputError(f"cannot start training: {busy}")
+    if chat.generating():
+        raise InputError("a chat reply is being generated: start training when it is done")

@@ -14,8 +14,9 @@ from selflengthen.errors import InputError, SelfLengthenError
 from selflengthen.jobs.commands import cli_command, shown
 from selflengthen.training import chat
 from selflengthen.training.config import TrainConfig
-from selflengthen.training.pairs import PAIR_KINDS, collect_pairs
+from selflengthen.training.pairs import PAIR_KINDS, collect_pairs, kinds_for_role
 from ui.common import md_escape
+from ui.jobs import ready_to_train
 from ui.forms import read_form, save_changes
 
 METHODS = [("DPO", "dpo"), ("ORPO (no reference model)", "orpo"), ("KTO (unpaired verdicts)", "kto")]
@@ -33,7 +34,7 @@ def pair_rows(studio, run_name: str | None, role: str, method: str, kinds: list[
     run = studio.store.get_run(run_name) if run_name else None
     if run is None:
         return [], "Pick a run."
-    wanted = [k for k in kinds if (k == "attempt") == (role == "extender")]
+    wanted = kinds_for_role(kinds, role)
     if not wanted:
         return [], f"The {role} learns from " + ("attempt pairs." if role == "extender" else
                                                  "expansion, edit or verdict pairs.")
@@ -58,11 +59,7 @@ def start_preference(studio, run_name: str | None, role: str, method: str, kinds
         rows, line = pair_rows(studio, run_name, role, method, kinds)
         if not any(n for _, n in rows):
             raise InputError(f"no pairs to learn from. {line}")
-        busy = studio.worker.busy_reason()
-        if busy:
-            raise InputError(f"cannot start: {busy}")
-        if chat.generating():
-            raise InputError("a chat reply is being generated: start when it is done")
+        ready_to_train(studio)
         preset = run_preset(run)
         config = read_form(TrainConfig, FORM_FIELDS, list(values), base=preset.to_dict())
         path = config_file(studio, run, studio.store.latest_iteration(run["id"]))

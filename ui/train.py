@@ -25,7 +25,7 @@ from selflengthen.training.job import check_model_on_disk, parse_roles, training
 from ui import chat as try_it, preference
 from ui.common import md_code, md_escape
 from ui.forms import build_form, form_values, read_form, save_changes
-from ui.jobs import chain_line, stamp, training_line, wire_cancel
+from ui.jobs import chain_line, ready_to_train, stamp, training_line, wire_cancel
 
 ROLE_CHOICES = ["both", "generator", "extender"]
 BASIC_FIELDS = ["method", "learning_rate", "epochs", "batch_size", "max_length", "eval_fraction"]
@@ -86,11 +86,7 @@ def check_launchable(studio, run_name: str | None) -> tuple[dict, dict]:
         raise InputError(f"iteration {iteration['idx']} is already trained: start the next iteration (Iterate tab)")
     if not studio.store.accepted_samples(iteration["id"]):
         raise InputError(f"iteration {iteration['idx']} of run '{run['name']}' has no accepted samples: review first")
-    busy = studio.worker.busy_reason()
-    if busy:
-        raise InputError(f"cannot start training: {busy}")
-    if chat.generating():
-        raise InputError("a chat reply is being generated: start training when it is done")
+    ready_to_train(studio)
     return run, iteration
 
 
@@ -280,9 +276,7 @@ def start_final_training(studio, run_name: str | None, base: str | None, *values
             raise InputError(f"run '{run['name']}' has no final rows to learn from: build the final set (Final tab)")
         base = (base or "").strip() or run["generator_model"]
         check_model_on_disk(base, "the final model's base")
-        busy = studio.worker.busy_reason() or ("a chat reply is being generated" if chat.generating() else None)
-        if busy:
-            raise InputError(f"cannot start training: {busy}")
+        ready_to_train(studio)
         preset = run_preset(run)
         config = read_form(TrainConfig, FORM_FIELDS, list(values), base=preset.to_dict())
         commands = final_commands(studio, run, base)

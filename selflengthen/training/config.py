@@ -82,10 +82,10 @@ class TrainConfig(JsonConfig):
         if isinstance(targets, str) and not targets.strip():
             raise ConfigError("lora_target_modules must not be empty")
         from selflengthen.errors import InputError
-        from selflengthen.training.pairs import check_kinds
+        from selflengthen.training.pairs import parse_kinds
 
         try:
-            check_kinds([k.strip() for k in self.preference_kinds.split(",") if k.strip()])
+            parse_kinds(self.preference_kinds)
         except InputError as e:
             raise ConfigError(f"preference_kinds: {e}") from None
 

@@ -126,7 +126,7 @@ def run_preference_job(store: Store, db_path, run_name: str, *, role: str = "gen
     iteration uses the preference-tuned model. Returns the registered checkpoint."""
     from selflengthen.training.config import TrainSpec, build_command, train_preset
     from selflengthen.training.data import write_training_data
-    from selflengthen.training.pairs import collect_pairs
+    from selflengthen.training.pairs import collect_pairs, kinds_for_role, parse_kinds
 
     if role not in ROLES:
         raise InputError(f"unknown role '{role}' for a preference step (choose generator or extender)")
@@ -134,8 +134,7 @@ def run_preference_job(store: Store, db_path, run_name: str, *, role: str = "gen
     iteration = store.latest_iteration(run["id"])
     config = train_preset(run["preset"], config_overrides)
     kto = config.preference_method == "kto"
-    kinds = [k.strip() for k in config.preference_kinds.split(",") if k.strip()]
-    kinds = [k for k in kinds if (k == "attempt") == (role == "extender")]
+    kinds = kinds_for_role(parse_kinds(config.preference_kinds), role)
     if not kinds or (kto and role == "extender"):
         raise InputError(f"no pairs for the {role}: it learns from " + ("attempt pairs (DPO or ORPO)" if role ==
                          "extender" else "expansion, edit or verdict pairs") + f" (asked: {config.preference_kinds})")

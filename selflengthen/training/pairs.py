@@ -38,6 +38,24 @@ def check_kinds(kinds) -> tuple[str, ...]:
     return tuple(k for k in PAIR_KINDS if k in kinds)
 
 
+def parse_kinds(text: str) -> tuple[str, ...]:
+    """Kinds written as a comma-separated list (a config field, a flag), checked.
+
+    >>> parse_kinds(" verdict, expansion ,")
+    ('expansion', 'verdict')
+    """
+    return check_kinds([k.strip() for k in text.split(",") if k.strip()])
+
+
+def kinds_for_role(kinds, role: str) -> list[str]:
+    """The kinds a role learns from: the extender its own attempts (made on its prompt), the generator the rest.
+
+    >>> kinds_for_role(PAIR_KINDS, "extender"), kinds_for_role(["edit", "attempt"], "generator")
+    (['attempt'], ['edit'])
+    """
+    return [k for k in kinds if (k == "attempt") == (role == "extender")]
+
+
 def preference_pairs(samples: list[dict], attempts: list[dict] = (), kinds=PAIR_KINDS,
                      templates: dict[str, str] | None = None) -> list[dict]:
     """Every pair of the asked kinds from one iteration's samples (and expansion attempts), kind by kind."""

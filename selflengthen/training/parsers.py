@@ -56,10 +56,10 @@ def pairs_command(store, args) -> None:
 
     from selflengthen.errors import InputError
     from selflengthen.inputs import parse_iterations
-    from selflengthen.training.pairs import collect_pairs
+    from selflengthen.training.pairs import collect_pairs, parse_kinds
 
-    kinds = [k.strip() for k in args.kinds.split(",") if k.strip()]
-    rows, counts = collect_pairs(store, args.name, parse_iterations(args.iterations), kinds, kto=args.kto)
+    rows, counts = collect_pairs(store, args.name, parse_iterations(args.iterations), parse_kinds(args.kinds),
+                                 kto=args.kto)
     if args.out:
         out = Path(args.out)
         if out.exists():
