@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from browsing import (ROOT, Store, browser, choose, closed_pages_after, login, open_filters,  # noqa: F401
                       open_tab, opened, press, require_browser, seeded_run, server, shoot, text_of, wait_for_text)
@@ -159,8 +160,11 @@ def stop_what_runs(page, cancel: str) -> None:
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
         if page.locator(f"#{cancel}").is_enabled():
-            page.locator(f"#{cancel}").click()
-            return
+            try:  # the job may end, and the button dim, between the look and the click
+                page.locator(f"#{cancel}").click(timeout=1_000)
+                return
+            except PlaywrightTimeout:
+                pass
         page.wait_for_timeout(250)  # (the tab's timer re-reads it every 2 s)
 
 
