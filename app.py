@@ -68,7 +68,7 @@ def build_app(store, db_path: str | Path | None = None, *, auth: bool = False, w
     from ui import compare, evaluate, export, finalize, insights, iterate, review, runs, train
     from ui.address import restorer
     from ui.common import Studio, run_names
-    from ui.pacing import pace_timers
+    from ui.pacing import narrow_progress, pace_timers
 
     db_path = Path(db_path or store.path)
     studio = Studio(store=store, db_path=db_path, worker=Worker(store), auth=auth)
@@ -88,6 +88,7 @@ def build_app(store, db_path: str | Path | None = None, *, auth: bool = False, w
         timers, timer_states = pace_timers(tabs, shown_first="runs")
         demo.load(restorer(store, lambda: _first_run(store), timer_states), run, [run, tabs, wanted, *timers],
                   queue=False)
+    narrow_progress(demo)
     demo.studio = studio
     return demo
 
