@@ -21,9 +21,9 @@ class Recording(ScriptedBackend):
         super().__init__(responder=responder)
         self.params = []
 
-    def generate(self, prompts, params):
+    def generate(self, prompts, params, written=None):
         self.params.append(params)
-        return super().generate(prompts, params)
+        return super().generate(prompts, params, written)
 
 
 def responder(new_instruction, judge="Yes"):

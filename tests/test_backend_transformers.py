@@ -125,3 +125,30 @@ def test_demo_model_continues_a_prefill(demo_model_dir):
     out = backend.generate([Prompt.user("Write about rivers.", prefill=prefill)], params)[0]
     assert out.text and not out.text.startswith(prefill)
     assert out.text != backend.generate([Prompt.user("Write about rivers.")], params)[0].text
+
+
+@pytest.mark.slow
+def test_each_finished_row_is_told_while_its_batch_still_runs(demo_model_dir):
+    backend = create_backend("transformers", str(demo_model_dir), BackendConfig(batch_size=4))
+    prompts = [Prompt.user(text) for text in ("Write about rivers.", "Tell me about the history of bread in detail.",
+                                              "Describe winter.", "Write a story about bees.", "Explain tides.",
+                                              "Write a letter about lanterns for young readers.")]
+    params = GenerationParams(max_new_tokens=256, temperature=0.8, top_p=0.95, seed=3)
+    told = []
+    out = backend.generate(prompts, params, written=told.append)
+    assert out == backend.generate(prompts, params)  # listening changes nothing
+    assert told == sorted(told) and told[-1] == len(prompts) and len(set(told)) == len(told)
+    assert any(0 < n < 4 for n in told)  # a row of the first batch, told before that batch ended
+    stopped = [c for c in out if c.finish_reason == "stop"]
+    assert stopped and len(told) > 2  # rows that ended by themselves, at different steps
+
+
+@pytest.mark.slow
+def test_a_row_ended_by_a_stop_string_is_told_too(backend):
+    params = GenerationParams(max_new_tokens=24, temperature=0, repetition_penalty=3.0)
+    [free] = backend.generate(PROMPTS[:1], params)
+    stop = free.text[:len(free.text) // 3][-3:]  # early in what the model writes anyway
+    told = []
+    [stopped] = backend.generate(PROMPTS[:1], GenerationParams(**{**vars(params), "stop": (stop,)}),
+                                 written=told.append)
+    assert stopped.finish_reason == "stop" and told == [1]

@@ -39,15 +39,25 @@ class FakeTokenizer:
 class FakeLLM:
     def __init__(self, **kwargs):
         self.kwargs = kwargs
-        self.calls = []
+        self.calls, self.bars = [], []
 
     def get_tokenizer(self):
         return FakeTokenizer()
 
     def generate(self, inputs, sampling, lora_request=None, use_tqdm=True):
         self.calls.append((inputs, sampling, lora_request))
-        return [types.SimpleNamespace(outputs=[FakeSample(f"answer {i}", "length" if i else "stop", [1, 2, 3])])
-                for i in range(len(inputs))]
+        self.bars.append(use_tqdm)
+        outputs = [types.SimpleNamespace(outputs=[FakeSample(f"answer {i}", "length" if i else "stop", [1, 2, 3])])
+                   for i in range(len(inputs))]
+        if callable(use_tqdm):  # what vLLM's engine loop does with a bar factory, request by request
+            bar = use_tqdm(total=len(inputs), desc="Processed prompts", dynamic_ncols=True, postfix="est. speed")
+            for _ in outputs:
+                bar.postfix = f"est. speed input: {1 / max(bar.format_dict['elapsed'], 1e-6):.2f} toks/s"
+                bar.update(1)
+                if bar.n == len(inputs):
+                    bar.refresh()
+            bar.close()
+        return outputs
 
 
 @pytest.fixture
@@ -104,3 +114,13 @@ def test_a_stage_hands_vllm_every_ready_prompt_at_once(fake_vllm, tmp_path, monk
     run_generate(store, run, store.latest_iteration(run["id"]), backend, config, Reporter())
     assert backend.llm.calls == [12] and len(store.iteration_samples(store.latest_iteration(run["id"])["id"])) == 12
     store.close()
+
+
+def test_finished_requests_are_told_through_the_progress_bar_hook(fake_vllm, capsys):
+    backend = create_backend("vllm", "org/model", BackendConfig(name="vllm"))
+    told = []
+    out = backend.generate([Prompt.user(w) for w in ("a", "b", "c")], GenerationParams(), written=told.append)
+    assert told == [1, 2, 3] and len(out) == 3
+    assert capsys.readouterr().err == ""  # the bar draws nothing
+    backend.generate([Prompt.user("a")], GenerationParams())  # without a listener: vLLM's bar stays off
+    assert callable(backend.llm.bars[0]) and backend.llm.bars[1] is False

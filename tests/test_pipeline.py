@@ -50,11 +50,11 @@ class CrashingBackend(ScriptedBackend):
         super().__init__(responder=make_responder())
         self.crash_at = crash_at
 
-    def generate(self, prompts, params):
+    def generate(self, prompts, params, written=None):
         if self.calls + 1 == self.crash_at:
             self.calls += 1
             raise KeyboardInterrupt("killed")
-        return super().generate(prompts, params)
+        return super().generate(prompts, params, written)
 
 
 @pytest.mark.parametrize("crash_at", [1, 3, 6, 9, 12])

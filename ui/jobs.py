@@ -49,15 +49,28 @@ def format_seconds(seconds: float | None) -> str:
 
 
 def job_line(job: Job, now: datetime | None = None) -> str:
-    """'job 7 · iterate · running · stage expand 12/32 (38 %) · elapsed 20 s · ETA 33 s'."""
+    """'job 7 · iterate · running · stage expand 12/32 (38 %) · batch 5/16 written (ETA 9 s) · elapsed 20 s ·
+    ETA 33 s' (the batch: the requests a local model works on now, whose items are stored when it ends)."""
     progress = job_progress(job, now)
     status = job["status"] + (" (cancel requested)" if job["cancel_requested"] and job["status"] == "running" else "")
     parts = [f"job {job['id']}", job["kind"], status]
     if progress["stage"]:
         percent = f" ({progress['percent']} %)" if progress["percent"] is not None else ""
         parts.append(f"stage {progress['stage']} {progress['done']}/{progress['total']}{percent}")
+    if progress["written"]:
+        parts.append(batch_part(progress["written"]))
     parts.append(f"elapsed {format_seconds(progress['elapsed'])}")
     return _joined(parts, job, progress["eta"])
+
+
+def batch_part(written: dict) -> str:
+    """'batch 5/16 written (ETA 9 s)'.
+
+    >>> batch_part({"done": 0, "total": 16, "eta": None})
+    'batch 0/16 written'
+    """
+    eta = f" (ETA {format_seconds(written['eta'])})" if written["eta"] is not None else ""
+    return f"batch {written['done']}/{written['total']} written{eta}"
 
 
 def job_rows(store: Store, run_name: str | None) -> list[list]:
@@ -92,7 +105,8 @@ def chain_line(state: dict, label: str, live: Job | None = None) -> str:
         if live is not None and live.get("status") == "running":
             p = job_progress(live)
             counts = f" {p['done']}/{p['total']}" if p["total"] else ""
-            line += f" · {live['kind']} (job {live['id']}): {p['stage'] or 'starting'}{counts}" + \
+            batch = f" · {batch_part(p['written'])}" if p.get("written") else ""
+            line += f" · {live['kind']} (job {live['id']}): {p['stage'] or 'starting'}{counts}{batch}" + \
                 f" · ETA {format_seconds(p['eta'])}"
         return line
     if state["error"]:

@@ -21,6 +21,7 @@ Reply = str | Completion
 
 class ScriptedBackend(Backend):
     name = "fake"
+    reports_written = True  # tells `written` after each reply, as a local model does after each finished row
 
     def __init__(self, model: str = "fake", config=None, adapter: str | None = None,
                  responder: Callable[[Prompt], Reply] | None = None):
@@ -34,7 +35,7 @@ class ScriptedBackend(Backend):
     def enqueue(self, *replies: Reply) -> None:
         self.queue.extend(replies)
 
-    def generate(self, prompts: list[Prompt], params: GenerationParams) -> list[Completion]:
+    def generate(self, prompts: list[Prompt], params: GenerationParams, written=None) -> list[Completion]:
         self.calls += 1
         out = []
         for prompt in prompts:
@@ -46,6 +47,8 @@ class ScriptedBackend(Backend):
             else:
                 raise BackendError("scripted backend has no reply queued")
             out.append(reply if isinstance(reply, Completion) else Completion(text=reply))
+            if written is not None:
+                written(len(out))
         return out
 
     def describe(self) -> dict:

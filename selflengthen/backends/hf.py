@@ -1,7 +1,9 @@
 """In-process generation with transformers: batched, left-padded, longest prompts first.
 
 Sorting by length before batching keeps padding (wasted compute) small; completions are put back in
-the caller's order. torch, transformers and peft are imported only when this backend is created.
+the caller's order. While a batch runs, `written` is told each time another of its rows ends (its eos, or the
+padding transformers puts after a row that reached a stop string). torch, transformers and peft are imported
+only when this backend is created.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from selflengthen.errors import BackendError
 
 class TransformersBackend(Backend):
     name = "transformers"
+    reports_written = True
 
     def __init__(self, model: str, config=None, adapter: str | None = None):
         import torch
@@ -32,7 +35,7 @@ class TransformersBackend(Backend):
         self.tokenizer = load_tokenizer(source)
         self.model = load_model(source, adapter, self.dtype, self.device)
 
-    def generate(self, prompts: list[Prompt], params: GenerationParams) -> list[Completion]:
+    def generate(self, prompts: list[Prompt], params: GenerationParams, written=None) -> list[Completion]:
         if self.model is None:
             raise BackendError("the transformers backend was closed")
         ids = [self.tokenizer(render_prompt(self.tokenizer, p), add_special_tokens=False)["input_ids"]
@@ -41,20 +44,35 @@ class TransformersBackend(Backend):
         order = sorted(range(len(prompts)), key=lambda i: -len(ids[i]))
         size = self.config.batch_size
         results: list[Completion | None] = [None] * len(prompts)
+        told = [0]
+
+        def tell_once(done: int) -> None:  # each count once, growing (a batch's end repeats its last one)
+            if done > told[0]:
+                told[0] = done
+                written(done)
+
         for n, start in enumerate(range(0, len(order), size)):
             chunk = order[start:start + size]
             seed = batch_seed([prompts[i] for i in chunk], params, n)
-            for i, completion in zip(chunk, self._generate_batch([ids[i] for i in chunk], params, seed)):
+            tell = None if written is None else (lambda done, before=start: tell_once(before + done))
+            for i, completion in zip(chunk, self._generate_batch([ids[i] for i in chunk], params, seed, tell)):
                 results[i] = completion
         return results
 
-    def _generate_batch(self, ids: list[list[int]], params: GenerationParams, seed: int | None) -> list[Completion]:
+    def _generate_batch(self, ids: list[list[int]], params: GenerationParams, seed: int | None,
+                        written=None) -> list[Completion]:
         torch = self.torch
         batch = self.tokenizer.pad({"input_ids": ids}, return_tensors="pt").to(self.device)
+        kwargs = self._generate_kwargs(params)
+        if written is not None:
+            ends = {self.tokenizer.eos_token_id, self.tokenizer.pad_token_id} - {None}
+            kwargs["stopping_criteria"] = _rows_ended(torch, len(ids), ends, written)
         if seed is not None:
             torch.manual_seed(seed)  # seeds CPU and CUDA generators: same prompts + seed -> same samples
         with torch.inference_mode():
-            out = self.model.generate(**batch, **self._generate_kwargs(params))
+            out = self.model.generate(**batch, **kwargs)
+        if written is not None:
+            written(len(ids))
         new_tokens = out[:, batch["input_ids"].shape[1]:]  # left padding: every prompt ends at the same column
         return [self._completion(row.tolist(), params.stop) for row in new_tokens]
 
@@ -95,6 +113,29 @@ class TransformersBackend(Backend):
     def describe(self) -> dict:
         return {"backend": self.name, "model": self.model_name, "adapter": self.adapter,
                 "device": self.device, "dtype": str(self.dtype).removeprefix("torch.")}
+
+
+def _rows_ended(torch, rows: int, ends: set[int], written):
+    """A stopping criterion that stops nothing: after each step it counts the rows whose last token ends them (eos,
+    or the padding that follows a row transformers stopped) and calls `written(count)` when the count grows."""
+    from transformers import StoppingCriteria, StoppingCriteriaList
+
+    class RowsEnded(StoppingCriteria):
+        def __init__(self):
+            self.ended, self.ends, self.reported = None, None, 0
+
+        def __call__(self, input_ids, scores, **kwargs):
+            if self.ends is None:
+                self.ends = torch.tensor(sorted(ends), device=input_ids.device)
+                self.ended = torch.zeros(rows, dtype=torch.bool, device=input_ids.device)
+            self.ended |= torch.isin(input_ids[:, -1], self.ends)
+            count = int(self.ended.sum())
+            if count > self.reported:
+                self.reported = count
+                written(count)
+            return torch.zeros(input_ids.shape[0], dtype=torch.bool, device=input_ids.device)
+
+    return StoppingCriteriaList([RowsEnded()])
 
 
 def pick_device(torch, device: str) -> str:

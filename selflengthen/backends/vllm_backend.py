@@ -2,7 +2,8 @@
 
 vLLM schedules the whole list of prompts itself (continuous batching), so there is no batching here:
 render every prompt with the model's chat template, give each its own sampling params and seed, and
-map the outputs, which vLLM returns in the order of the prompts.
+map the outputs, which vLLM returns in the order of the prompts. `written` hears of each finished request
+through vLLM's own progress bar hook (`use_tqdm` takes a bar factory).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ ENGINE_SEED = 0  # the engine's own seed; requests carry their own seeds on top
 class VLLMBackend(Backend):
     name = "vllm"
     whole_stage = True  # stages hand over every ready prompt at once: its continuous batching fills the GPU
+    reports_written = True
 
     def __init__(self, model: str, config=None, adapter: str | None = None):
         try:
@@ -49,14 +51,15 @@ class VLLMBackend(Backend):
         except Exception as e:  # vllm raises many types for "this model cannot run here"
             raise BackendError(f"vllm cannot load model '{model}': {first_line(e)}") from None
 
-    def generate(self, prompts: list[Prompt], params: GenerationParams) -> list[Completion]:
+    def generate(self, prompts: list[Prompt], params: GenerationParams, written=None) -> list[Completion]:
         if self.llm is None:
             raise BackendError("the vllm backend was closed")
         # Token ids, not text: vLLM would otherwise tokenize with special tokens and could double a BOS.
         inputs = [{"prompt_token_ids": self.tokenizer.encode(render_prompt(self.tokenizer, p),
                                                              add_special_tokens=False)} for p in prompts]
         sampling = [self._sampling(params, request_seed(p, params, i)) for i, p in enumerate(prompts)]
-        outputs = self.llm.generate(inputs, sampling, lora_request=self.lora, use_tqdm=False)
+        outputs = self.llm.generate(inputs, sampling, lora_request=self.lora,
+                                    use_tqdm=False if written is None else written_bar(written))
         return [to_completion(out) for out in outputs]
 
     def _sampling(self, params: GenerationParams, seed: int | None):
@@ -75,6 +78,31 @@ class VLLMBackend(Backend):
     def describe(self) -> dict:
         return {"backend": self.name, "model": self.model_name, "adapter": self.adapter,
                 "tensor_parallel_size": self.config.tensor_parallel_size}
+
+
+def written_bar(written):
+    """A progress bar factory for vLLM's `use_tqdm`: the bars draw nothing and tell `written(count)` how many
+    requests are finished each time vLLM counts more."""
+    from tqdm import tqdm
+
+    class WrittenBar(tqdm):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **{**kwargs, "file": _Nowhere(), "disable": False})
+
+        def update(self, n=1):
+            shown = super().update(n)
+            written(int(self.n))
+            return shown
+
+    return WrittenBar
+
+
+class _Nowhere:
+    def write(self, text: str) -> None:
+        pass
+
+    def flush(self) -> None:
+        pass
 
 
 def to_completion(output) -> Completion:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import sys
 import time
+from datetime import datetime, timezone
 
 from selflengthen.errors import SelfLengthenError
 from selflengthen.shapes import Store
@@ -22,10 +23,12 @@ class JobReporter(Reporter):
         self.store, self.job_id, self.show = store, job_id, show_progress
         self.name, self.done, self.total, self._bar, self._last = "", 0, 0, None, 0.0
         self._endpoints: list[dict] = []
+        self._wave: dict | None = None  # {"done", "total", "started"} of the requests the model works on now
+        self._metrics = False  # whether this job row's metrics were written (so a cleared wave is cleared there)
 
     def stage(self, name: str, total: int, done: int = 0) -> None:
         self._close_bar()
-        self.name, self.total, self.done = name, total, done
+        self.name, self.total, self.done, self._wave = name, total, done, None
         if self.show:
             from tqdm import tqdm
 
@@ -34,8 +37,18 @@ class JobReporter(Reporter):
 
     def advance(self, n: int = 1) -> None:
         self.done += n
+        self._wave = None
         if self._bar is not None:
+            self._bar.set_postfix_str("", refresh=False)
             self._bar.update(n)
+        self._write()
+
+    def written(self, done: int, total: int) -> None:
+        if self._wave is None or done < self._wave["done"] or total != self._wave["total"]:  # a new wave
+            self._wave = {"done": done, "total": total, "started": datetime.now(timezone.utc).isoformat()}
+        self._wave["done"] = done
+        if self._bar is not None:
+            self._bar.set_postfix_str(f"{done}/{total} of this batch written", refresh=False)
         self._write()
 
     def log(self, message: str) -> None:
@@ -54,8 +67,12 @@ class JobReporter(Reporter):
 
     def _write(self, force: bool = False) -> None:
         if force or time.monotonic() - self._last >= 1.0:
-            extra = {"metrics": {"endpoints": self._endpoints}} if self._endpoints else {}
+            metrics = {key: value for key, value in (("endpoints", self._endpoints), ("written", self._wave)) if value}
+            extra = {"metrics": metrics} if metrics or self._metrics else {}
+            self._metrics = self._metrics or bool(metrics)
             self.store.update_job(self.job_id, stage=self.name, done=self.done, total=self.total, **extra)
+            if self._bar is not None:
+                self._bar.refresh()
             self._last = time.monotonic()
 
     def _close_bar(self) -> None:

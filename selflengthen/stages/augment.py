@@ -18,7 +18,7 @@ from selflengthen.method.augment import (build_judge_prompt, build_new_instructi
 from selflengthen.method.rouge import NearDuplicateIndex
 from selflengthen.method.words import count_words, detect_language
 from selflengthen.shapes import Iteration, Run, Store
-from selflengthen.stages.common import derive_seed, log_backend_errors, sampling_params
+from selflengthen.stages.common import derive_seed, generate_wave, log_backend_errors, sampling_params
 from selflengthen.stages.reporter import Reporter
 
 BACKEND_FAILURE = "backend"  # the reject reason of a candidate whose request the backend gave up on
@@ -63,7 +63,7 @@ def run_augment(store: Store, run: Run, iteration: Iteration, backend, config, r
     while missing > 0 and attempt < budget:
         reporter.check_cancel()
         size = min(missing, config.backend.batch_size, budget - attempt)
-        rows = _augment_batch(backend, config, run, iteration, pool, index, attempt, size)
+        rows = _augment_batch(backend, config, run, iteration, pool, index, attempt, size, reporter)
         store.save_instructions(run["id"], rows)
         errors = [r.get("error") for r in rows]
         log_backend_errors(reporter, "augment", errors)
@@ -88,7 +88,7 @@ def few_shot_pool(store: Store, run: Run, iteration: Iteration, cfg) -> list[dic
     return seeds + batch[len(batch) - len(batch) % cfg.pool_batch:]
 
 
-def _augment_batch(backend, config, run, iteration, pool, index, first_attempt, size) -> list[dict]:
+def _augment_batch(backend, config, run, iteration, pool, index, first_attempt, size, reporter) -> list[dict]:
     cfg, templates = config.augment, config.prompts.resolved()
     rows, prompts = [], []
     for attempt in range(first_attempt, first_attempt + size):
@@ -104,7 +104,7 @@ def _augment_batch(backend, config, run, iteration, pool, index, first_attempt, 
     # A batch mixes languages, and so labels; each one's stop is harmless to text in the other language.
     params = sampling_params(config, cfg.max_new_tokens, seed)
     labels = tuple(dict.fromkeys(stop for prompt in prompts for stop in next_number_stop(prompt)))
-    outputs = backend.generate(prompts, replace(params, stop=params.stop + labels))
+    outputs = generate_wave(backend, prompts, replace(params, stop=params.stop + labels), reporter)
     for row, out in zip(rows, outputs):
         row["text"] = parse_new_instruction(out.text)
         if out.error is not None:
@@ -115,7 +115,7 @@ def _augment_batch(backend, config, run, iteration, pool, index, first_attempt, 
             reason = "language_mismatch"
         row.update(status="rejected" if reason else "pending", reject_reason=reason)
     if cfg.judge:
-        _judge(backend, config, iteration, [r for r in rows if r["status"] == "pending"], seed)
+        _judge(backend, config, iteration, [r for r in rows if r["status"] == "pending"], seed, reporter)
     for row in rows:
         if row["status"] == "pending":
             if index is not None and index.is_near_duplicate(row["text"], cfg.rouge_threshold):
@@ -127,13 +127,13 @@ def _augment_batch(backend, config, run, iteration, pool, index, first_attempt, 
     return rows
 
 
-def _judge(backend, config, iteration, rows: list[dict], seed: int) -> None:
+def _judge(backend, config, iteration, rows: list[dict], seed: int, reporter) -> None:
     if not rows:
         return
     templates = config.prompts.resolved()
     prompts = [build_judge_prompt(r["text"], r["language"], template=templates[f"judge_{r['language']}"])
                for r in rows]
-    outputs = backend.generate(prompts, sampling_params(config, 16, seed + 1))
+    outputs = generate_wave(backend, prompts, sampling_params(config, 16, seed + 1), reporter)
     parse = parse_judgement_strictly if config.augment.judge_strict else parse_judgement
     for row, out in zip(rows, outputs):
         if out.error is not None:

@@ -8,6 +8,7 @@ from typing import Iterator, Sequence, TypeVar
 from selflengthen.backends.base import GenerationParams
 from selflengthen.config import RunConfig
 from selflengthen.method.gates import GateRules, check_text
+from selflengthen.stages.reporter import Reporter
 
 T = TypeVar("T")
 
@@ -26,6 +27,15 @@ def wave_size(backend, config, queue: list) -> int:
     """How many of a stage's queued items one generate() call takes: all of them for a backend that schedules
     them itself (vLLM in process), else backend.batch_size."""
     return max(1, len(queue)) if getattr(backend, "whole_stage", False) else config.backend.batch_size
+
+
+def generate_wave(backend, prompts: list, params: GenerationParams, reporter: Reporter) -> list:
+    """One wave of a batch loop: `backend.generate`, telling the reporter how many of its requests are written as
+    they finish, where the backend can tell (`Backend.reports_written`: transformers, vLLM in process)."""
+    if not getattr(backend, "reports_written", False):
+        return backend.generate(prompts, params)
+    reporter.written(0, len(prompts))
+    return backend.generate(prompts, params, written=lambda done: reporter.written(done, len(prompts)))
 
 
 def stable_order(sample: dict) -> tuple[int, int]:

@@ -23,8 +23,8 @@ from selflengthen.method.gates import GateResult, check_text, first_failure
 from selflengthen.method.split import split_text
 from selflengthen.method.words import count_words
 from selflengthen.shapes import Iteration, Run, Store
-from selflengthen.stages.common import (backend_gate, count_rejection, derive_seed, gate_rules, log_backend_errors,
-                                        sampling_params, wave_size)
+from selflengthen.stages.common import (backend_gate, count_rejection, derive_seed, gate_rules, generate_wave,
+                                        log_backend_errors, sampling_params, wave_size)
 from selflengthen.stages.expansion import Work, longer_gate, resumed_work, settle
 from selflengthen.stages.reporter import Reporter
 from selflengthen.stages.scheduler import Request, Stored, drive, streams
@@ -50,9 +50,9 @@ def run_expand(store: Store, run: Run, iteration: Iteration, backend, config, re
         batch, queue = queue[:size], queue[size:]
         seed = derive_seed(config.seed, iteration["idx"], "expand", counter)
         counter += len(batch)
-        _stage1(backend, config, batch, seed)
+        _stage1(backend, config, batch, seed, reporter)
         ready = [w for w in batch if w.error is None and first_failure(w.stage1_gates) is None]
-        results = dict(zip(map(id, ready), _stage2(backend, config, ready, seed + 1)))
+        results = dict(zip(map(id, ready), _stage2(backend, config, ready, seed + 1, reporter)))
         samples, rounds, again, finished = _settle_batch(batch, results, config)
         queue.extend(again)
         store.save_expansion(samples, rounds)
@@ -131,9 +131,9 @@ def expansion_pending(store: Store, iteration: Iteration) -> list[dict]:
     return pending
 
 
-def _stage1(backend, config, batch: list[Work], seed: int) -> None:
+def _stage1(backend, config, batch: list[Work], seed: int, reporter: Reporter) -> None:
     prompts = [_stage1_prompt(work, config) for work in batch]
-    outputs = backend.generate(prompts, sampling_params(config, config.expand.max_new_tokens, seed))
+    outputs = generate_wave(backend, prompts, sampling_params(config, config.expand.max_new_tokens, seed), reporter)
     for work, out in zip(batch, outputs):
         _judge_stage1(work, out, config)
 
@@ -156,13 +156,13 @@ def _judge_stage1(work: Work, out, config) -> None:
         longer_gate(count_words(work.half[0]), count_words(work.stage1), "stage1_longer")]
 
 
-def _stage2(backend, config, ready: list[Work], seed: int) -> list[tuple]:
+def _stage2(backend, config, ready: list[Work], seed: int, reporter: Reporter) -> list[tuple]:
     """(result text, gates) per ready item: the prefilled stage-1 text plus the model's continuation."""
     if not ready:
         return []
     asks = [_stage2_prompt(work, config) for work in ready]
-    outputs = backend.generate([prompt for _, prompt in asks], sampling_params(config, config.expand.max_new_tokens,
-                                                                              seed))
+    outputs = generate_wave(backend, [prompt for _, prompt in asks],
+                            sampling_params(config, config.expand.max_new_tokens, seed), reporter)
     return [_judge_stage2(work, prefill, out, config) for work, (prefill, _), out in zip(ready, asks, outputs)]
 
 

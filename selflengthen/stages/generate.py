@@ -16,8 +16,8 @@ from selflengthen.method.gates import check_text, first_failure
 from selflengthen.method.generate import build_response_prompt
 from selflengthen.method.words import count_words
 from selflengthen.shapes import Iteration, Run, Store
-from selflengthen.stages.common import (backend_gate, count_rejection, derive_seed, gate_rules, log_backend_errors,
-                                        sampling_params, wave_size)
+from selflengthen.stages.common import (backend_gate, count_rejection, derive_seed, gate_rules, generate_wave,
+                                        log_backend_errors, sampling_params, wave_size)
 from selflengthen.stages.reporter import Reporter
 from selflengthen.stages.expand import expansion_task, stored_steps
 from selflengthen.stages.expansion import resumed_work
@@ -59,7 +59,8 @@ def run_generate(store: Store, run: Run, iteration: Iteration, backend, config, 
         batch, queue = queue[:size], queue[size:]
         seed = derive_seed(config.seed, iteration["idx"], "generate", batch_no)
         prompts = [build_response_prompt(item.instruction["text"], template=template) for item in batch]
-        outputs = backend.generate(prompts, sampling_params(config, config.generate.max_new_tokens, seed))
+        outputs = generate_wave(backend, prompts, sampling_params(config, config.generate.max_new_tokens, seed),
+                                reporter)
         finished = []
         for item, out in zip(batch, outputs):
             row = _judge_response(item, out, config, run, iteration)

@@ -16,6 +16,10 @@ class Reporter:
     def advance(self, n: int = 1) -> None:
         """`n` more items of the current stage are stored."""
 
+    def written(self, done: int, total: int) -> None:
+        """Of the `total` requests the model works on now (one wave of a batch loop), `done` are written; the
+        items they belong to are stored (and `advance`d) when the wave ends."""
+
     def log(self, message: str) -> None:
         """A line for the job's log."""
 
