@@ -26,7 +26,7 @@ from selflengthen.jobs.runner import JobReporter, run_as_job
 from selflengthen.method.generate import build_response_prompt
 from selflengthen.method.words import count_words
 from selflengthen.shapes import Run, Store
-from selflengthen.stages.common import batches, derive_seed, sampling_params
+from selflengthen.stages.common import batches, derive_seed, generate_wave, sampling_params
 from selflengthen.stages.pipeline import default_backend_factory, planned_iteration
 
 ROLES = ("generator", "extender")
@@ -216,7 +216,7 @@ def _answer_missing(store: Store, evaluation_id: int, plan: dict, reporter: JobR
             reporter.check_cancel()
             prompts = [build_response_prompt(item["query"], seed=_item_seed(plan, item), template=template)
                        for item in batch]
-            rows = [_item_row(item, out) for item, out in zip(batch, backend.generate(prompts, params))]
+            rows = [_item_row(item, out) for item, out in zip(batch, generate_wave(backend, prompts, params, reporter))]
             store.save_eval_items(evaluation_id, rows)
             answered = sum(1 for r in rows if r["error"] is None)
             reporter.advance(answered)
@@ -273,7 +273,7 @@ def _judge_missing(store: Store, evaluation_id: int, judge: dict, config: RunCon
         for batch in batches(todo, config.backend.batch_size):
             reporter.check_cancel()
             prompts = [build_judge_prompt(r["query"], r["response"], template) for r in batch]
-            outputs = backend.generate(prompts, JUDGE_PARAMS)
+            outputs = generate_wave(backend, prompts, JUDGE_PARAMS, reporter)
             verdicts = {r["item_idx"]: _verdict(judge["model"], out) for r, out in zip(batch, outputs)}
             store.save_judgements(evaluation_id, verdicts)
             reporter.advance(len(batch))
