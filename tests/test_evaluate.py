@@ -57,9 +57,9 @@ class Models:
         backend = ScriptedBackend(model, responder=lambda prompt: self.reply(role, prompt))
         generate = backend.generate
 
-        def recorded(prompts, params):
+        def recorded(prompts, params, written=None):
             self.calls[role].append((len(prompts), params))
-            return generate(prompts, params)
+            return generate(prompts, params, written)
 
         backend.generate = recorded
         backend.close = lambda: self.closed.append((role, model))

@@ -67,9 +67,8 @@ class Backend(ABC):
     name: str = "base"
     streaming: bool = False
     whole_stage: bool = False  # schedules any number of prompts itself (vLLM): give it every ready one at once
-    # generate() also takes `written`, a callback told how many of the call's requests are finished each time
-    # another one is, so a stage's progress moves within a wave (see stages.common.generate_wave)
-    reports_written: bool = False
+    # A backend whose generate() also takes `written` (a callback told how many of the call's requests are finished
+    # each time another one is) lets a stage's progress move within a wave (see stages.common.generate_wave).
 
     @abstractmethod
     def generate(self, prompts: list[Prompt], params: GenerationParams) -> list[Completion]:

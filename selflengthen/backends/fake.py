@@ -21,7 +21,6 @@ Reply = str | Completion
 
 class ScriptedBackend(Backend):
     name = "fake"
-    reports_written = True  # tells `written` after each reply, as a local model does after each finished row
 
     def __init__(self, model: str = "fake", config=None, adapter: str | None = None,
                  responder: Callable[[Prompt], Reply] | None = None):
@@ -36,6 +35,7 @@ class ScriptedBackend(Backend):
         self.queue.extend(replies)
 
     def generate(self, prompts: list[Prompt], params: GenerationParams, written=None) -> list[Completion]:
+        """The replies in order; `written` is told after each one, as a local model tells each finished row."""
         self.calls += 1
         out = []
         for prompt in prompts:

@@ -19,7 +19,6 @@ from selflengthen.errors import BackendError
 
 class TransformersBackend(Backend):
     name = "transformers"
-    reports_written = True
 
     def __init__(self, model: str, config=None, adapter: str | None = None):
         import torch

@@ -22,7 +22,6 @@ ENGINE_SEED = 0  # the engine's own seed; requests carry their own seeds on top
 class VLLMBackend(Backend):
     name = "vllm"
     whole_stage = True  # stages hand over every ready prompt at once: its continuous batching fills the GPU
-    reports_written = True
 
     def __init__(self, model: str, config=None, adapter: str | None = None):
         try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import inspect
 from typing import Iterator, Sequence, TypeVar
 
 from selflengthen.backends.base import GenerationParams
@@ -31,11 +32,18 @@ def wave_size(backend, config, queue: list) -> int:
 
 def generate_wave(backend, prompts: list, params: GenerationParams, reporter: Reporter) -> list:
     """One wave of a batch loop: `backend.generate`, telling the reporter how many of its requests are written as
-    they finish, where the backend can tell (`Backend.reports_written`: transformers, vLLM in process)."""
-    if not getattr(backend, "reports_written", False):
+    they finish, where the backend can tell (its generate takes `written`: transformers, vLLM in process)."""
+    if not _takes_written(backend.generate):
         return backend.generate(prompts, params)
     reporter.written(0, len(prompts))
     return backend.generate(prompts, params, written=lambda done: reporter.written(done, len(prompts)))
+
+
+def _takes_written(generate) -> bool:
+    try:
+        return "written" in inspect.signature(generate).parameters
+    except (TypeError, ValueError):  # a callable without a readable signature
+        return False
 
 
 def stable_order(sample: dict) -> tuple[int, int]:
