@@ -104,7 +104,7 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--iterations", help="comma-separated iteration indexes (default: every iteration)")
     c.add_argument("--final", action="store_true", help="export the run's final set (`finalize`), not its samples")
     c.add_argument("--format", required=True,
-                   choices=("messages", "prompt-completion", "alpaca", "sharegpt", "extender", "dpo"))
+                   choices=("messages", "prompt-completion", "alpaca", "sharegpt", "extender", "dpo", "pairs", "kto"))
     c.add_argument("--out", required=True, help="the export directory (created; refused if it exists)")
     c.add_argument("--as", dest="output", default="jsonl", choices=("jsonl", "parquet", "hf"))
     c.add_argument("--overwrite", action="store_true", help="replace an existing export in --out")

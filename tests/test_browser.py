@@ -295,3 +295,37 @@ def test_a_preference_step_runs_from_the_train_tab(server, browser, untrained_mo
     page.wait_for_function("() => document.querySelector('#pref-rewards')?.innerText.includes('held-out')",
                            timeout=30_000)
     shoot(page, "train-preference")
+
+
+def test_the_export_tab_writes_preference_pairs(server, browser):
+    """Format `pairs`: the preview counts pairs per kind, and the export holds the rows the preference step uses."""
+    from selflengthen.training.pairs import collect_pairs
+
+    url, db = server
+    seeded_run(db, "prefs", "pairs")
+    store = Store(db)
+    run = store.get_run("prefs")
+    [first, second, *_] = store.preference_samples(store.latest_iteration(run["id"])["id"])
+    store.record_decisions([{"sample_id": first["sample_id"], "verdict": "accept", "edited_text": "Better."},
+                            {"sample_id": second["sample_id"], "verdict": "reject", "reasons": ["other"]}], user="bob")
+    expected, counts = collect_pairs(store, "prefs")
+    page = login(browser, url, "alice")
+    choose(page, "run-select", "prefs")
+    open_tab(page, "Export")
+    choose(page, "export-format", "pairs")
+    wait_for_text(page, "export-counts", f"{len(expected)} rows")
+    page.wait_for_function("() => document.querySelector('#export-stats').innerText.includes('verdict')",
+                           timeout=30_000)
+    assert counts[0]["edit"] == 1 and len(expected) > 1
+    page.locator("#export-folder textarea, #export-folder input").first.fill("browser-pairs")
+    page.wait_for_function("() => document.querySelector('#export-command textarea').value.includes('--format pairs')",
+                           timeout=30_000)
+    page.locator("#export-start").click()
+    wait_for_text(page, "export-message", f"Exported {len(expected)} rows")
+    shoot(page, "export-pairs")
+    rows = [json.loads(line) for line in
+            (Path(db).parent / "exports" / "browser-pairs" / "data.jsonl").read_text().splitlines()]
+    assert [r["chosen"] for r in rows] == [e["chosen"] for e in expected]
+    assert any(r["provenance"]["kind"] == "edit" and r["chosen"][0]["content"] == "Better." for r in rows)
+    assert page.dialogs == []
+    store.close()

@@ -12,6 +12,7 @@ import yaml
 from curated import EDIT, accepted_by_iteration, curated_store, siblings, snapshot_names
 from selflengthen.errors import InputError
 from selflengthen.export.formats import PROVENANCE_KEYS, word_stats
+from selflengthen.export.pairs import PAIR_FORMATS
 from selflengthen.export.writer import FORMATS, OUTPUTS, export_command, export_dataset, export_rows, parse_iterations
 from selflengthen.jobs.commands import shown
 from selflengthen.method.expand import build_expand_prompt
@@ -63,7 +64,7 @@ def load(result: dict, cache: Path):
 # --- every format, every output --------------------------------------------------------------------
 
 @pytest.mark.parametrize("output", OUTPUTS)
-@pytest.mark.parametrize("fmt", FORMATS)
+@pytest.mark.parametrize("fmt", [f for f in FORMATS if f not in PAIR_FORMATS])  # pairs: tests/test_pairs.py
 def test_each_format_loads_back_with_the_accepted_samples_only(curated, tmp_path, fmt, output):
     store, ids, expected = curated
     result = export_dataset(store, "r", fmt=fmt, out_dir=tmp_path / "out", output=output)

@@ -116,3 +116,56 @@ def test_the_pairs_command_writes_trl_columns(decided, tmp_path):
     assert sorted(labels) == [False, True, True]
     again = cli("pairs", "--db", store.path, "--name", "r", "--out", out)
     assert again.returncode == 1 and "exists" in again.stderr and len(out.read_text().splitlines()) == len(rows)  # refused, file untouched
+
+
+def test_the_export_writes_every_pair_with_its_provenance_and_a_card(decided, tmp_path):
+    from selflengthen.export.writer import export_dataset
+
+    store, first, second = decided
+    expected, counts = collect_pairs(store, "r")
+    result = export_dataset(store, "r", fmt="pairs", out_dir=tmp_path / "p", license="apache-2.0")
+    rows = [json.loads(line) for line in (tmp_path / "p" / "data.jsonl").read_text().splitlines()]
+    assert result["rows"] == len(rows) == len(expected) > 0
+    assert [(r["prompt"], r["chosen"], r["rejected"]) for r in rows] == \
+        [(e["prompt"], e["chosen"], e["rejected"]) for e in expected]  # the rows the preference step trains on
+    assert set(rows[0]) == {"prompt", "chosen", "rejected", "provenance"}
+    edit = next(r for r in rows if r["provenance"]["kind"] == "edit")
+    assert edit["provenance"] == {"run": "r", "iteration": 0, "kind": "edit", "language": "en",
+                                  "instruction_id": second[0]["instruction_id"],
+                                  "chosen_sample": second[0]["sample_id"], "rejected_sample": second[0]["sample_id"]}
+    card = (tmp_path / "p" / "README.md").read_text()
+    header = "| iteration | rows | expansion | edit | verdict | attempt |"
+    assert header in card and "`attempt`: an expansion attempt that was kept" in card
+    assert f"| 0 | {len(rows)} | {counts[0]['expansion']} | 1 | 1 | 1 |" in card
+
+
+def test_the_kto_export_labels_each_decided_sample_and_an_empty_one_writes_nothing(decided, tmp_path):
+    from selflengthen.export.writer import export_dataset
+
+    store, first, second = decided
+    export_dataset(store, "r", fmt="kto", out_dir=tmp_path / "k", output="parquet")
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(tmp_path / "k" / "data.parquet").to_pylist()
+    assert sorted(r["label"] for r in table) == [False, True, True]
+    assert {r["provenance"]["sample_id"] for r in table} == {first[0]["sample_id"], first[1]["sample_id"],
+                                                            second[0]["sample_id"]}
+    reviewed_run(store, name="fresh")  # decided by nobody: no verdicts, no pairs of curators
+    with pytest.raises(InputError, match="nothing to export as kto: no decided samples"):
+        export_dataset(store, "fresh", fmt="kto", out_dir=tmp_path / "empty")
+    assert not (tmp_path / "empty").exists()
+    with pytest.raises(InputError, match="the final set has no pairs rows"):
+        export_dataset(store, "r", fmt="pairs", out_dir=tmp_path / "f", final=True)
+
+
+def test_the_export_tab_previews_pairs_per_kind(decided, tmp_path):
+    from types import SimpleNamespace
+
+    from ui.export import preview
+
+    store, first, second = decided
+    studio = SimpleNamespace(store=store, db_path=store.path)
+    table, sample, message = preview(studio, "r", [0], "pairs")
+    assert list(table.columns[:6]) == ["iteration", "rows", "expansion", "edit", "verdict", "attempt"]
+    assert table["edit"].tolist() == [1] and message == f"{int(table['rows'].iloc[0])} rows."
+    assert json.loads(sample.split("\n}\n")[0] + "\n}")["provenance"]["run"] == "r"

@@ -16,6 +16,7 @@ import gradio as gr
 import pandas as pd
 
 from selflengthen.errors import InputError, SelfLengthenError
+from selflengthen.export.pairs import PAIR_FORMATS, preview_table
 from selflengthen.export.writer import FORMATS, OUTPUTS, export_command, export_dataset, export_rows, resolve_export_dir
 from selflengthen.jobs.commands import shown
 from selflengthen.shapes import Store
@@ -79,6 +80,9 @@ def preview(studio, run_name, iterations, fmt) -> tuple:
         return pd.DataFrame(columns=STAT_COLUMNS), "", f"**Nothing to preview**: {md_escape(str(e))}"
     sample = "\n".join(json.dumps(r, ensure_ascii=False, indent=2) for r in rows[:PREVIEW_ROWS])
     skipped = f", {stats['skipped']} skipped (no expansion to prefer)" if stats["skipped"] else ""
+    if fmt in PAIR_FORMATS:  # counts per kind of pair (or per label), not per accepted sample
+        header, table = preview_table(fmt, stats["per_iteration"])
+        return pd.DataFrame(table, columns=header), sample, f"{stats['rows']} rows."
     return _stat_rows(stats["per_iteration"]), sample, f"{stats['rows']} rows{skipped}."
 
 
@@ -113,7 +117,8 @@ def refresh(studio, run_name: str | None) -> tuple:
 def build_tab(studio, run) -> None:
     with gr.Tab("Export", id="export") as tab:
         gr.Markdown(f"Write the accepted samples (edited text wins) as a dataset for your trainer, with a dataset "
-                    f"card and each row's provenance. Exports go under {md_code(export_root(studio))}.")
+                    f"card and each row's provenance; or, as `pairs` or `kto`, the preference data curators' "
+                    f"decisions make. Exports go under {md_code(export_root(studio))}.")
         with gr.Row():
             iterations = gr.CheckboxGroup(label="Iterations", elem_id="export-iterations")
             fmt = gr.Dropdown(list(FORMATS), value="messages", label="Format", elem_id="export-format", scale=0,

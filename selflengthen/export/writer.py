@@ -1,8 +1,8 @@
 """Export a run's curated samples as a training dataset, with a dataset card, optionally pushed to the hub.
 
 Only accepted samples go out (an edit wins over the model's text), from the chosen iterations, in one of
-FORMATS, written as JSONL, Parquet or a `datasets` folder; or, with `final`, the run's final set
-(`finalize`, see export.final) in the same way. An export is built in a temporary sibling
+FORMATS, written as JSONL, Parquet or a `datasets` folder; or the iterations' preference data (`pairs`, `kto`:
+see export.pairs); or, with `final`, the run's final set (`finalize`, see export.final) in the same way. An export is built in a temporary sibling
 directory and renamed into place, so a reader never sees half of one and a failure changes nothing.
 
 datasets, pyarrow and huggingface_hub are imported inside the functions that need them.
@@ -21,7 +21,9 @@ from pathlib import Path
 from selflengthen.errors import InputError, SelfLengthenError
 from selflengthen.export.card import build_card, build_final_card, llamafactory_info
 from selflengthen.export.final import check_final_request, final_rows_for_export
-from selflengthen.export.formats import FORMATS, build_rows, is_pair, iteration_stats, provenance
+from selflengthen.export.formats import FORMATS as SAMPLE_FORMATS
+from selflengthen.export.formats import build_rows, is_pair, iteration_stats, provenance
+from selflengthen.export.pairs import PAIR_FORMATS, build_pairs_card, pair_rows_for_export
 from selflengthen.inputs import parse_iterations
 from selflengthen.jobs.commands import cli_command, pid_alive, shown
 from selflengthen.shapes import Run, Store
@@ -30,6 +32,7 @@ __all__ = ["FORMATS", "OUTPUTS", "export_command", "export_dataset", "export_row
            "parse_iterations", "resolve_export_dir"]
 
 OUTPUTS = ("jsonl", "parquet", "hf")
+FORMATS = SAMPLE_FORMATS + PAIR_FORMATS
 # What the card's YAML points the hub's loader at, per output.
 DATA_FILES = {"jsonl": "data.jsonl", "parquet": "data.parquet", "hf": "data/*.arrow"}
 # Everything an export directory may hold: --overwrite replaces only a directory made of these.
@@ -100,6 +103,8 @@ def _collect(store: Store, run_name: str, iterations: list[int] | None, fmt: str
     """(rows, stats, {run, iterations, languages}): one store query per iteration."""
     if fmt not in FORMATS:
         raise InputError(f"unknown export format '{fmt}' (formats: {', '.join(FORMATS)})")
+    if fmt in PAIR_FORMATS:
+        return pair_rows_for_export(store, run_name, iterations, fmt)
     run = store.require_run(run_name)
     chosen = _chosen_iterations(store, run, iterations)
     rows, per_iteration, languages = [], {}, set()
@@ -170,6 +175,8 @@ def _card(stats: dict, meta: dict, *, fmt: str, output: str, license: str, comma
               "command": command, "exported_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
     if meta.get("final"):
         return build_final_card(meta=meta, **common)
+    if meta.get("pairs"):
+        return build_pairs_card(meta=meta, **common)
     return build_card(run=meta["run"], iterations=meta["iterations"], languages=meta["languages"], **common)
 
 

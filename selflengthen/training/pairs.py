@@ -21,6 +21,7 @@ from selflengthen.curation.rules import final_text
 from selflengthen.errors import InputError
 from selflengthen.method.expand import build_expand_prompt
 from selflengthen.method.generate import build_response_prompt
+from selflengthen.method.words import count_words
 
 PAIR_KINDS = ("expansion", "edit", "verdict", "attempt")
 
@@ -70,15 +71,15 @@ def preference_pairs(samples: list[dict], attempts: list[dict] = (), kinds=PAIR_
 def kto_rows(samples: list[dict], templates: dict[str, str] | None = None) -> list[dict]:
     """Each decided sample once, unpaired: the text that counts with label True (accepted) or False (rejected).
 
-    >>> rows = kto_rows([{"sample_id": 1, "iteration_id": 1, "instruction_id": 1, "instruction": "Tea?",
-    ...                   "initial_response": "Tea.", "final_expansion": None, "edited_text": None,
-    ...                   "verdict": "reject"}])
+    >>> rows = kto_rows([{"sample_id": 1, "iteration_id": 1, "instruction_id": 1, "language": "en",
+    ...                   "instruction": "Tea?", "initial_response": "Tea.", "final_expansion": None,
+    ...                   "edited_text": None, "verdict": "reject"}])
     >>> rows[0]["completion"], rows[0]["label"]
     ([{'role': 'assistant', 'content': 'Tea.'}], False)
     """
     return [{"prompt": _generator_prompt(s, templates), "completion": _answer(final_text(s, s["edited_text"])),
              "label": s["verdict"] == "accept", "kind": "kto", "iteration_id": s["iteration_id"],
-             "instruction_id": s["instruction_id"], "sample_id": s["sample_id"]}
+             "instruction_id": s["instruction_id"], "language": s.get("language") or "en", "sample_id": s["sample_id"]}
             for s in samples if s["verdict"] in ("accept", "reject")]
 
 
@@ -89,6 +90,15 @@ def pair_counts(pairs: list[dict]) -> dict[str, int]:
     {'expansion': 0, 'edit': 2, 'verdict': 0, 'attempt': 0}
     """
     return {kind: sum(p["kind"] == kind for p in pairs) for kind in PAIR_KINDS}
+
+
+def turn_words(turn: list[dict]) -> int:
+    """Words of a one-message answer as pairs hold it (each CJK character one word).
+
+    >>> turn_words([{"role": "assistant", "content": "Tea is old. 茶"}])
+    4
+    """
+    return count_words(turn[0]["content"])
 
 
 def _expansion_pairs(samples, templates) -> list[dict]:
@@ -145,7 +155,7 @@ def _pair(kind: str, sample: dict, prompt: list[dict], chosen: str, rejected: st
 
 def _source(sample: dict, kind: str) -> dict:
     return {"kind": kind, "iteration_id": sample["iteration_id"], "instruction_id": sample["instruction_id"],
-            "chosen_sample": sample["sample_id"]}
+            "language": sample.get("language") or "en", "chosen_sample": sample["sample_id"]}
 
 
 def _generator_prompt(sample: dict, templates) -> list[dict]:
