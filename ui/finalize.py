@@ -226,7 +226,10 @@ def _wire(studio, run, form, start, message, command, the_set, shown_verdicts, r
     shown_verdicts.change(partial(view.set_view, studio), [run, shown_verdicts], the_set, api_name=False)
     timer.tick(partial(poll, studio), [run, shown_verdicts, key], [*the_set, key], concurrency_limit=None,
                show_progress="hidden", api_name="final_poll")
-    row["row_id"].input(partial(view.open_row, studio), [run, row["row_id"]], opened, api_name=False)
+    # Opening a row marks nothing as loading: a loading status applied to the row id field as the row opens could
+    # write the field's previous value back over the new one (Gradio re-reads a component when its status changes).
+    row["row_id"].input(partial(view.open_row, studio), [run, row["row_id"]], opened, api_name=False,
+                        show_progress="hidden")
 
     def on_select(run_name, evt: gr.SelectData):
         return view.open_row(studio, run_name, (evt.row_value or [None])[0])
@@ -239,7 +242,7 @@ def _wire(studio, run, form, start, message, command, the_set, shown_verdicts, r
     def on_save(run_name, row_id, query, response, shown, request: gr.Request):
         return view.save_edit(studio, run_name, row_id, query, response, user_of(request), shown)
 
-    the_set[1].select(on_select, run, opened, api_name=False)
+    the_set[1].select(on_select, run, opened, api_name=False, show_progress="hidden")
     for verdict in ("accept", "reject"):
         row[verdict].click(on_decide(verdict), [run, row["row_id"], shown_verdicts],
                            [row["message"], *opened, *the_set], api_name=f"final_{verdict}")
