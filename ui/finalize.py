@@ -189,8 +189,11 @@ def _build_row() -> dict:
                    name, label, variant in (("accept", "Accept", "primary"), ("reject", "Reject", "stop"),
                                             ("save-edit", "Save edit (accepts)", "secondary"))]
     message = gr.Markdown(elem_id="final-row-message")
+    # The row that is open, as the server last opened it: what Accept, Reject and Save act on. The row id field
+    # only shows it and opens a typed id (a field's value can lag behind its output in the page).
+    current = gr.State(None)
     return {"row_id": row_id, "facts": facts, "query": query, "response": response, "accept": buttons[0],
-            "reject": buttons[1], "save": buttons[2], "message": message}
+            "reject": buttons[1], "save": buttons[2], "message": message, "current": current}
 
 
 def build_tab(studio, run) -> None:
@@ -216,9 +219,14 @@ def build_tab(studio, run) -> None:
 
 
 def _wire(studio, run, form, start, message, command, the_set, shown_verdicts, row, key, timer) -> None:
-    opened = [row["row_id"], row["facts"], row["query"], row["response"]]
-    run.change(partial(refresh, studio), run, [*form, command, message, *the_set, shown_verdicts, *opened,
-                                               row["message"], key], api_name="final_refresh", show_progress="hidden")
+    opened = [row["row_id"], row["facts"], row["query"], row["response"], row["current"]]
+
+    def with_current(values: tuple, at: int = 0) -> tuple:  # the opened row's id again, for the State
+        return (*values, values[at])
+
+    run.change(lambda name: (*refresh(studio, name), None), run,
+               [*form, command, message, *the_set, shown_verdicts, *opened[:4], row["message"], key, row["current"]],
+               api_name="final_refresh", show_progress="hidden")
     for field in form:
         field.change(partial(command_preview, studio), [run, *form], command, api_name=False, queue=False)
     start.click(lambda *values: build_final(studio, *values[:-1], shown_verdicts=values[-1]),
@@ -228,15 +236,15 @@ def _wire(studio, run, form, start, message, command, the_set, shown_verdicts, r
                show_progress="hidden", api_name="final_poll")
     # Opening a row marks nothing as loading: a loading status applied to the row id field as the row opens could
     # write the field's previous value back over the new one (Gradio re-reads a component when its status changes).
-    row["row_id"].input(partial(view.open_row, studio), [run, row["row_id"]], opened, api_name=False,
-                        show_progress="hidden")
+    row["row_id"].input(lambda name, typed: with_current(view.open_row(studio, name, typed)), [run, row["row_id"]],
+                        opened, api_name=False, show_progress="hidden")
 
     def on_select(run_name, evt: gr.SelectData):
-        return view.open_row(studio, run_name, (evt.row_value or [None])[0])
+        return with_current(view.open_row(studio, run_name, (evt.row_value or [None])[0]))
 
     def on_decide(verdict):
         def decided(run_name, row_id, shown, request: gr.Request):
-            return view.decide(studio, run_name, row_id, verdict, user_of(request), shown)
+            return with_current(view.decide(studio, run_name, row_id, verdict, user_of(request), shown), at=1)
         return decided
 
     def on_save(run_name, row_id, query, response, shown, request: gr.Request):
@@ -244,7 +252,7 @@ def _wire(studio, run, form, start, message, command, the_set, shown_verdicts, r
 
     the_set[1].select(on_select, run, opened, api_name=False, show_progress="hidden")
     for verdict in ("accept", "reject"):
-        row[verdict].click(on_decide(verdict), [run, row["row_id"], shown_verdicts],
-                           [row["message"], *opened, *the_set], api_name=f"final_{verdict}")
-    row["save"].click(on_save, [run, row["row_id"], row["query"], row["response"], shown_verdicts],
+        row[verdict].click(on_decide(verdict), [run, row["current"], shown_verdicts],
+                           [row["message"], *opened[:4], *the_set, row["current"]], api_name=f"final_{verdict}")
+    row["save"].click(on_save, [run, row["current"], row["query"], row["response"], shown_verdicts],
                       [row["message"], row["facts"], *the_set], api_name="final_save_edit")
