@@ -134,6 +134,44 @@ def test_every_endpoint_down_through_as_many_trials_as_a_request_retries_is_dead
     assert not pool.dead() and trial.endpoint.up
 
 
+def test_one_request_failing_trial_after_trial_never_makes_the_pool_dead():
+    pool, clock, (a,) = make_pool(limits=(1,), trials=2)
+    poison = object()
+    pool.failed(pool.acquire(owner=poison), "HTTP 500: cannot answer this prompt")
+    for _ in range(5):
+        clock.now += 1.0
+        trial = pool.acquire(owner=poison)
+        assert trial.trial and trial.owner is poison
+        pool.failed(trial, "HTTP 500: cannot answer this prompt")
+        assert not pool.dead()  # the same prompt failing again says nothing more about the server
+    clock.now += 1.0
+    pool.failed(pool.acquire(owner="another"), "HTTP 500: the model worker crashed")
+    assert pool.dead() and a.trialists == {poison, "another"}  # two requests' trials failed: it is down
+
+
+def test_a_request_whose_trial_failed_leaves_the_next_trial_to_one_that_has_not():
+    pool, clock, (a,) = make_pool(limits=(1,))
+    pool.failed(pool.acquire(owner="taker"), "HTTP 500")
+    clock.now += 1.0
+    pool.failed(pool.acquire(owner="poison"), "HTTP 500")
+    clock.now += 1.0
+    got = {}
+    fresh = threading.Thread(target=lambda: got.setdefault("fresh", pool.acquire(owner="fresh")))
+    with pool.cond:  # "fresh" starts waiting (its trial is not due yet) before "poison" asks again
+        a.retry_at = clock.now + 60
+        fresh.start()
+        pool.cond.wait_for(lambda: "fresh" in pool.waiting, timeout=5)
+        a.retry_at = clock.now
+    veteran = threading.Thread(target=lambda: got.setdefault("poison", pool.acquire(owner="poison")))
+    veteran.start()
+    fresh.join(5)
+    assert got["fresh"].trial and got["fresh"].owner == "fresh"
+    assert "poison" not in got  # it waits: the trial is out
+    pool.done(got["fresh"])
+    veteran.join(5)
+    assert a.up and not got["poison"].trial  # the server answered: the poison prompt goes out as usual
+
+
 # ---- the config ----
 
 @pytest.mark.parametrize("backend, message", [
@@ -280,5 +318,19 @@ def test_a_single_server_keeps_its_behaviour_a_poison_prompt_fails_alone():
         assert not backend.stats()[0]["up"]
         out = backend.answer(Prompt.user("next"), PARAMS)  # waits for the backoff, probes, and is answered
         assert out.text == "only: next" and backend.stats()[0]["up"]
+    finally:
+        server.stop()
+
+
+def test_a_poison_prompt_that_meets_a_down_server_fails_alone_and_the_backend_goes_on():
+    server = StubOpenAIServer("only")
+    server.refuse = lambda message: message == "poison"
+    try:
+        backend = create_backend("openai", "m", BackendConfig(name="openai", base_url=server.url, max_retries=2,
+                                                              retry_backoff=0.01))
+        backend.pool.failed(backend.pool.acquire(), "taken out by another request")
+        out = backend.answer(Prompt.user("poison"), PARAMS)  # every attempt is a trial of a down server
+        assert out.error == f"{server.url}/chat/completions failed after 3 attempt(s): HTTP 500: cannot answer this"
+        assert not backend.pool.dead() and backend.answer(Prompt.user("next"), PARAMS).text == "only: next"
     finally:
         server.stop()

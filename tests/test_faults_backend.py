@@ -225,8 +225,8 @@ def test_faults_are_retried_and_a_prompt_failed_for_good_is_stored_counted_and_r
 def test_augment_and_expansion_requests_failed_for_good_are_stored_counted_and_redone_by_a_rerun(server, store):
     first = refusing_first("augment", "expand2")  # one candidate, and one sample's stage 2
     server.refuse = lambda kind, content, body: first(kind, content, body) or (kind == "expand1" and SEA in content)
-    # Apart: when only refused expansions are left in a stream, three of them failing in a row look to the
-    # endpoint pool like a server that went down (the job fails, its work kept; see README, Faults).
+    # Apart: one job's log per step. Refused prompts may meet the server taken out by another: each waits for
+    # it, leaves the next trial to a request that has not failed one, and fails alone; the pool stays alive.
     iteration, took = timed_iterate(store, apart=True)
     jobs = store.list_jobs(1)[-2:]
     assert iteration["status"] == "review" and all(job["status"] == "done" for job in jobs) and took < 30

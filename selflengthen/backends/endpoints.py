@@ -5,16 +5,19 @@ backend asks `acquire` for a server before each request and reports how it went 
 The rules, in the order `acquire` applies them:
 
 - A server that is down and whose backoff has passed gets the next request as a *trial* (one at a time per
-  server); a trial that answers puts it back, a failed one doubles its backoff (`delay(failures)`).
+  server); a trial that answers puts it back, a failed one doubles its backoff (`delay(failures)`). A request
+  whose trial failed leaves the next trial to a waiting request that has not failed one (a prompt the server
+  cannot answer must not pass for an outage by probing it again and again).
 - Otherwise the request goes to the server, among those up with a free slot, with the fewest requests in
   flight (ties: the fewest routed so far, so one-at-a-time requests alternate). No free slot: wait.
 - A request that failed on a server after its retries takes that server out (the backend then tries another);
   the requests still retrying on it leave at once for a server they have not tried, if one is up.
 - A request gives up when it has tried every server (a prompt no server can answer is a failed request, not
-  an outage), or when every server it may still try is down and has failed `trials` trials since it was taken
-  out: as many attempts, spaced by the same backoff, as a request retries on one server, so a server counts
-  as gone only once it stayed down for longer than a request's retries last. When that is every server, the
-  pool is *dead*: the backend raises and the job fails, rather than failing request after request.
+  an outage), or when every server it may still try is down and has failed the trials of `trials` different
+  requests since it was taken out: as many attempts, spaced by the same backoff, as a request retries on one
+  server, so a server counts as gone only once it stayed down for longer than a request's retries last. When
+  that is every server, the pool is *dead*: the backend raises and the job fails, rather than failing request
+  after request.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Collection
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 WAKE_EVERY = 1.0  # seconds: a waiting request looks again at least this often (a safety net; releases notify)
 
@@ -43,6 +46,7 @@ class Endpoint:
     retry_at: float = 0.0
     probing: bool = False
     error: str = ""
+    trialists: set = field(default_factory=set)  # the requests whose trials failed since it was taken out
 
     def stats(self) -> dict:
         return {"url": self.url, "in_flight": self.in_flight, "done": self.done, "failed": self.failed,
@@ -51,10 +55,12 @@ class Endpoint:
 
 @dataclass(frozen=True)
 class Lease:
-    """A request's hold on one endpoint; `trial`: the request probes a down endpoint (one attempt)."""
+    """A request's hold on one endpoint; `trial`: the request probes a down endpoint (one attempt); `owner`: the
+    request (any object; None: each lease is a request of its own)."""
 
     endpoint: Endpoint
     trial: bool = False
+    owner: object = None
 
 
 def endpoint_limits(base_url: str | list[str], concurrency: int | list[int]) -> list[tuple[str, int]]:
@@ -79,6 +85,7 @@ class EndpointPool:
         self.endpoints = [Endpoint(url, limit) for url, limit in endpoints]
         self.delay, self.trials, self.clock = delay, max(1, trials), clock
         self.cond = threading.Condition()
+        self.waiting: dict[object, Collection[Endpoint]] = {}  # requests in `acquire`: what each excludes
 
     @property
     def capacity(self) -> int:
@@ -95,24 +102,29 @@ class EndpointPool:
         with self.cond:
             return [e.stats() for e in self.endpoints]
 
-    def acquire(self, exclude: Collection[Endpoint] = ()) -> Lease | None:
-        """An endpoint for one request, not one of `exclude` (those it already failed on); waits while all are
-        busy or down; None when the request should give up (see the module docstring)."""
+    def acquire(self, exclude: Collection[Endpoint] = (), owner: object = None) -> Lease | None:
+        """An endpoint for `owner`'s request, not one of `exclude` (those it already failed on); waits while all
+        are busy or down; None when the request should give up (see the module docstring)."""
+        owner = object() if owner is None else owner
         with self.cond:
-            while True:
-                candidates = [e for e in self.endpoints if e not in exclude]
-                if not candidates:
-                    return None
-                now = self.clock()
-                lease = self._trial(candidates, now)  # first: even a pool given up on comes back when it answers
-                if lease is None and self._hopeless(candidates):
-                    return None
-                lease = lease or self._least_busy(candidates)
-                if lease:
-                    lease.endpoint.in_flight += 1
-                    lease.endpoint.routed += 1
-                    return lease
-                self.cond.wait(self._wait(candidates, now))
+            self.waiting[owner] = exclude
+            try:
+                while True:
+                    candidates = [e for e in self.endpoints if e not in exclude]
+                    if not candidates:
+                        return None
+                    now = self.clock()
+                    lease = self._trial(candidates, now, owner)  # first: a pool given up on comes back if it answers
+                    if lease is None and self._hopeless(candidates):
+                        return None
+                    lease = lease or self._least_busy(candidates, owner)
+                    if lease:
+                        lease.endpoint.in_flight += 1
+                        lease.endpoint.routed += 1
+                        return lease
+                    self.cond.wait(self._wait(candidates, now))
+            finally:
+                del self.waiting[owner]
 
     def done(self, lease: Lease) -> None:
         """The endpoint answered the request."""
@@ -135,9 +147,13 @@ class EndpointPool:
                 e.probing = False
             if answered and lease.trial:  # a down endpoint answered: back in service
                 e.up, e.failures = True, 0
+                e.trialists.clear()
             elif not answered and (e.up or lease.trial):  # taken out, or a failed trial: wait longer
                 if e.up:
                     e.up, e.down_since = False, now
+                    e.trialists.clear()
+                else:
+                    e.trialists.add(lease.owner)
                 e.failures += 1
                 e.retry_at = now + self.delay(e.failures)
             self.cond.notify_all()
@@ -164,19 +180,26 @@ class EndpointPool:
                     + "; ".join(e.error for e in self.endpoints) + ")")
 
     def _hopeless(self, candidates: list[Endpoint]) -> bool:
-        return all(not e.up and not e.probing and e.failures > self.trials for e in candidates)
+        return all(not e.up and not e.probing and len(e.trialists) >= self.trials for e in candidates)
 
-    def _trial(self, candidates: list[Endpoint], now: float) -> Lease | None:
-        due = [e for e in candidates if not e.up and not e.probing and e.retry_at <= now]
+    def _trial(self, candidates: list[Endpoint], now: float, owner: object) -> Lease | None:
+        due = [e for e in candidates if not e.up and not e.probing and e.retry_at <= now
+               and not (owner in e.trialists and self._fresh_waiter(e, owner))]
         if not due:
             return None
         endpoint = min(due, key=lambda e: e.retry_at)
         endpoint.probing = True
-        return Lease(endpoint, trial=True)
+        return Lease(endpoint, trial=True, owner=owner)
 
-    def _least_busy(self, candidates: list[Endpoint]) -> Lease | None:
+    def _fresh_waiter(self, endpoint: Endpoint, owner: object) -> bool:
+        """Whether another request waits that may probe `endpoint` and has not failed a trial of it: the next
+        trial is its turn, so that a prompt the server cannot answer does not probe it again and again."""
+        return any(other is not owner and other not in endpoint.trialists and endpoint not in exclude
+                   for other, exclude in self.waiting.items())
+
+    def _least_busy(self, candidates: list[Endpoint], owner: object) -> Lease | None:
         free = [e for e in candidates if e.up and e.in_flight < e.limit]
-        return Lease(min(free, key=lambda e: (e.in_flight, e.routed))) if free else None
+        return Lease(min(free, key=lambda e: (e.in_flight, e.routed)), owner=owner) if free else None
 
     def _wait(self, candidates: list[Endpoint], now: float) -> float:
         """Seconds until something may change without a release: the next trial is due."""

@@ -36,6 +36,10 @@ MIN_TRIAL_BACKOFF = 0.01  # seconds: with retry_backoff 0, a down server is stil
 class RetriesExhausted(BackendError):
     """A request still failed (refused, reset, timed out, 429 or 5xx) after its last retry."""
 
+    def __init__(self, url: str, attempts: int, error: str):
+        super().__init__(f"{url} failed after {attempts} attempt(s): {error}")
+        self.url, self.attempts, self.error = url, attempts, error
+
 
 class OpenAIBackend(Backend):
     name = "openai"
@@ -102,13 +106,19 @@ class OpenAIBackend(Backend):
         `error` once every server failed it; BackendError when no server answers at all any more."""
         tried: set[Endpoint] = set()
         errors: dict[str, str] = {}
-        while (lease := self.pool.acquire(exclude=tried)) is not None:
+        spent: dict[Endpoint, int] = {}  # attempts on each server, retries and trials together
+        owner = object()  # this request, to the pool
+        while (lease := self.pool.acquire(exclude=tried, owner=owner)) is not None:
             try:
-                completion = self._complete(lease, tried, path, payload, params, seed)
+                budget = 1 if lease.trial else self.config.max_retries + 1 - spent.get(lease.endpoint, 0)
+                completion = self._complete(lease, tried, budget, path, payload, params, seed)
             except RetriesExhausted as e:
                 self.pool.failed(lease, str(e))
-                errors[lease.endpoint.url] = str(e)
-                if not lease.trial:  # a failed trial is one attempt on a server already down: not the prompt's fault
+                spent[lease.endpoint] = spent.get(lease.endpoint, 0) + e.attempts
+                errors[lease.endpoint.url] = str(RetriesExhausted(e.url, spent[lease.endpoint], e.error))
+                # A failed trial is one attempt on a server already down, not yet the prompt's fault: the request
+                # waits for the server, until it spent as many attempts on it as a request may (with its retries).
+                if not lease.trial or spent[lease.endpoint] > self.config.max_retries:
                     tried.add(lease.endpoint)
                 continue
             except BaseException as e:  # HTTP 4xx or an unreadable answer (the server answered), or interrupted
@@ -131,13 +141,14 @@ class OpenAIBackend(Backend):
                 self._tokenizer = load_tokenizer(self.config.tokenizer or self.model_name)
             return strip_auto_bos(self._tokenizer, render_prompt(self._tokenizer, prompt))
 
-    def _complete(self, lease: Lease, tried: set, path: str, payload: dict, params: GenerationParams,
+    def _complete(self, lease: Lease, tried: set, budget: int, path: str, payload: dict, params: GenerationParams,
                   seed: int | None) -> Completion:
         style = self.style
-        response = self._send(lease, tried, path, {**payload, **sampling_fields(params, seed, style)})
+        response = self._send(lease, tried, budget, path, {**payload, **sampling_fields(params, seed, style)})
         if response.status_code == 422 and style == "vllm" and "Unexpected fields" in response.text:
             self.style = "transformers"  # `transformers serve`: pass the knobs as a generation_config
-            response = self._send(lease, tried, path, {**payload, **sampling_fields(params, seed, self.style)})
+            response = self._send(lease, tried, budget, path,
+                                  {**payload, **sampling_fields(params, seed, self.style)})
         url = lease.endpoint.url + path
         if response.status_code >= 400:
             hint = " (does base_url end in /v1?)" if response.status_code == 404 else ""
@@ -148,11 +159,11 @@ class OpenAIBackend(Backend):
         text, stopped = cut_at_stop(completion.text, params.stop)
         return replace(completion, text=text, finish_reason="stop") if stopped else completion
 
-    def _send(self, lease: Lease, tried: set, path: str, body: dict):
-        """POST with retries on connection errors, timeouts, 429 and 5xx; return any other response. A trial of a
-        down server is one attempt; a request leaves early when another took its server out and one is up."""
+    def _send(self, lease: Lease, tried: set, attempts: int, path: str, body: dict):
+        """POST, trying at most `attempts` times on connection errors, timeouts, 429 and 5xx (a trial of a down
+        server: once); return any other response. A request leaves early when another took its server out and
+        one is up."""
         url = lease.endpoint.url + path
-        attempts = 1 if lease.trial else self.config.max_retries + 1
         last_error, wait = "", 0.0
         for attempt in range(attempts):
             if attempt and self.pool.should_leave(lease.endpoint, tried):
@@ -169,7 +180,7 @@ class OpenAIBackend(Backend):
                 return response
             last_error = f"HTTP {response.status_code}: {server_message(response)}"
             wait = retry_after(response)
-        raise RetriesExhausted(f"{url} failed after {attempts} attempt(s): {last_error}")
+        raise RetriesExhausted(url, attempts, last_error)
 
     def share_endpoints(self, other: Backend) -> None:
         """Send requests through `other`'s servers and slot counts when both name the same servers (two served
