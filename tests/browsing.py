@@ -130,13 +130,21 @@ def open_filters(page) -> None:
         page.locator("#review-list").wait_for(state="visible")
 
 
-def opened(browser, server, run: str, text: str, tab: str):
-    """A new run seeded with `text` (see `seeded_run`), opened on `tab` by alice; her page."""
+def opened(browser, server, run: str, text: str, tab: str, pick: bool = False):
+    """A new run seeded with `text` (see `seeded_run`), opened on `tab` by alice; her page. The page opens at
+    the run's address (?run=...&tab=...): picked in the run list after the page loaded another run instead
+    (`pick`), a tab's late refresh for the first run can land after the test's first click."""
+    from ui.address import TAB_LABELS
+
     url, db = server
     seeded_run(db, run, text)
     page = login(browser, url, "alice")
-    choose(page, "run-select", run)
-    open_tab(page, tab)
+    if pick:
+        choose(page, "run-select", run)
+        open_tab(page, tab)
+    else:
+        page.goto(f"{url.rstrip('/')}/?run={run}&tab={TAB_LABELS[tab]}")
+        page.wait_for_function("r => document.querySelector('#run-select input')?.value === r", arg=run)
     return page
 
 

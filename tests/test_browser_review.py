@@ -115,7 +115,7 @@ def test_with_overlap_two_both_curators_decide_each_sample_and_see_their_agreeme
 
 def test_the_address_keeps_run_tab_and_sample_through_a_reload_and_a_copied_link(server, browser):
     url, db = server
-    page = opened(browser, server, "linked", "addr", "Review")
+    page = opened(browser, server, "linked", "addr", "Review", pick=True)  # the picked run reaches the address
     wait_for_text(page, "review-sample-info", " · 1 of ")
     press(page, "j")
     press(page, "j")
