@@ -143,9 +143,14 @@ def opened(browser, server, run: str, text: str, tab: str, pick: bool = False):
         choose(page, "run-select", run)
         open_tab(page, tab)
     else:
-        page.goto(f"{url.rstrip('/')}/?run={run}&tab={TAB_LABELS[tab]}")
-        page.wait_for_function("r => document.querySelector('#run-select input')?.value === r", arg=run)
+        go_to(page, url, run, TAB_LABELS[tab])
     return page
+
+
+def go_to(page, url: str, run: str, tab: str) -> None:
+    """Open `run` on `tab` (its address key, e.g. 'train') by the page's address, and wait until it is picked."""
+    page.goto(f"{url.rstrip('/')}/?run={run}&tab={tab}")
+    page.wait_for_function("r => document.querySelector('#run-select input')?.value === r", arg=run)
 
 
 def shown_sample(page) -> str:

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
-from browsing import (ROOT, Store, browser, choose, closed_pages_after, login, open_filters,  # noqa: F401
+from browsing import (ROOT, Store, browser, choose, closed_pages_after, go_to, login, open_filters,  # noqa: F401
                       open_tab, opened, press, require_browser, seeded_run, server, shoot, text_of, wait_for_text)
 
 require_browser()
@@ -176,7 +176,7 @@ def test_the_final_set_is_built_and_curated_in_the_browser(server, browser):
     page = login(browser, url, "alice")
     # Opened by its address, so the page loads run 'r' once: picking it after the load let a late refresh of the
     # Final tab (for the run the page first showed, then 'r') land after the row below was opened, and close it.
-    page.goto(f"{url.rstrip('/')}/?run=r&tab=finalize")
+    go_to(page, url, "r", "finalize")
     page.wait_for_function("s => !!document.querySelector('#final-command textarea')?.value.endsWith(s)",
                            arg="finalize --db " + str(db) + " --name r", timeout=30_000)
     page.locator("#final-build").click()
@@ -264,7 +264,7 @@ def test_only_the_shown_tab_polls(server, browser):
     open_tab(page, "Runs")
     page.wait_for_timeout(500)
     assert calls_in(page, 4000) == 0
-    page.goto(server[0] + "?run=quiet&tab=train")
+    go_to(page, server[0], "quiet", "train")
     page.wait_for_selector("#train-start")
     assert calls_in(page, 5000) >= 2
 
@@ -279,8 +279,7 @@ def test_a_preference_step_runs_from_the_train_tab(server, browser, untrained_mo
     first = store.iteration_samples(iteration["id"])[0]["id"]
     store.record_decisions([{"sample_id": first, "verdict": "reject", "reasons": ["too_short"]}], user="alice")
     page = login(browser, url, "alice")
-    choose(page, "run-select", "prefer")
-    open_tab(page, "Train")
+    go_to(page, url, "prefer", "train")
     page.locator("#train-preference").get_by_text("Preference step").click()
     wait_for_text(page, "pref-counts-line", "Iteration 0: ")
     assert "for the generator's DPO step" in text_of(page, "pref-counts-line")
@@ -310,8 +309,7 @@ def test_the_export_tab_writes_preference_pairs(server, browser):
                             {"sample_id": second["sample_id"], "verdict": "reject", "reasons": ["other"]}], user="bob")
     expected, counts = collect_pairs(store, "prefs")
     page = login(browser, url, "alice")
-    choose(page, "run-select", "prefs")
-    open_tab(page, "Export")
+    go_to(page, url, "prefs", "export")
     choose(page, "export-format", "pairs")
     wait_for_text(page, "export-counts", f"{len(expected)} rows")
     page.wait_for_function("() => document.querySelector('#export-stats').innerText.includes('verdict')",
