@@ -168,3 +168,34 @@ def test_a_round_cut_off_at_the_token_limit_is_retried_only_when_asked(tmp_path,
     assert samples and all(s["expand_attempts"] == attempts and s["status"] == "failed_expansion" for s in samples)
     assert all(s["reject_reason"] == "expand/stage1_not_truncated" for s in samples)
     store.close()
+
+
+def test_an_expansion_the_backend_failed_on_is_asked_once_per_job_and_again_by_the_next(tmp_path):
+    """Fused generate and expand in one job: a failed expansion is stored as failed, not asked again by the
+    job's own expand step; the next iterate asks it once more."""
+    class Refusing(SlowServer):
+        refuse, asked = True, 0
+
+        def answer(self, prompt: Prompt, params: GenerationParams) -> Completion:
+            stage1 = prompt.messages[-1]["content"].startswith("A writer answered") and not prompt.prefill
+            if stage1 and "sea" in prompt.messages[-1]["content"]:
+                with self.lock:
+                    self.asked += 1
+                if self.refuse:
+                    return Completion(text="", error="HTTP 500: the model worker crashed")
+            return super().answer(prompt, params)
+
+    store, backend = Store(tmp_path / "r.db"), Refusing()
+    config = preset_config("demo", {"augment": {"n_instructions": 2}, "backend": {"driver": "stream"}})
+    run = store.create_run("r", "m", "m", "openai", "demo", config.to_dict(),
+                           [{"text": "Write about the sea.", "language": "en"}])
+    iteration = store.latest_iteration(run["id"])
+    run_iteration(store, run, iteration, list(STEPS), factory=lambda *a: backend)
+    failed = [s for s in store.iteration_samples(iteration["id"]) if s["status"] == "failed_expansion"]
+    assert failed and backend.asked == len(failed)  # once each: the job's expand step left them
+    assert all(s["rejections"] == {"expand/backend": 1} for s in failed)
+    backend.refuse, backend.asked = False, 0
+    run_iteration(store, run, store.latest_iteration(run["id"]), list(STEPS), factory=lambda *a: backend)
+    assert backend.asked == len(failed)  # the next iterate asks each again, once
+    assert all(store.get_sample(s["id"])["status"] != "failed_expansion" for s in failed)
+    store.close()

@@ -15,6 +15,7 @@ samples still marked 'generated', and those the backend failed on, from their st
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import replace
 
 from selflengthen.backends.base import Prompt
@@ -33,9 +34,12 @@ BACKEND_FAILURE = "expand/backend"  # the reject reason of a request the backend
 NOT_EXPANDED = ("failed_generation", "dropped_initial")
 
 
-def run_expand(store: Store, run: Run, iteration: Iteration, backend, config, reporter: Reporter) -> None:
+def run_expand(store: Store, run: Run, iteration: Iteration, backend, config, reporter: Reporter,
+               retry: Collection[int] | None = None) -> None:
+    """Expand the iteration's samples still to expand; `retry`: of those the backend failed on, the ones to
+    try again (None: all)."""
     texts = {i["id"]: i["text"] for i in store.iteration_instructions(iteration["id"])}
-    pending = expansion_pending(store, iteration)
+    pending = expansion_pending(store, iteration, retry)
     expandable = store.sample_status_counts(iteration["id"])
     total = sum(n for status, n in expandable.items() if status not in NOT_EXPANDED)
     reporter.stage("expand", total=total, done=total - len(pending))
@@ -121,14 +125,22 @@ def stored_steps(store: Store, reporter: Reporter) -> Stored:
     return Stored(save, reporter, finished=lambda step: step[2], error=lambda step: step[3])
 
 
-def expansion_pending(store: Store, iteration: Iteration) -> list[dict]:
-    """Samples to expand: those still 'generated', and those whose expansion the backend failed on (their
-    kept rounds stand; the status goes back to 'generated' while they are worked on)."""
+def expansion_pending(store: Store, iteration: Iteration, retry: Collection[int] | None = None) -> list[dict]:
+    """Samples to expand: those still 'generated', and those whose expansion the backend failed on, of them
+    only the ids in `retry` unless it is None (their kept rounds stand; the status goes back to 'generated'
+    while they are worked on)."""
     samples = store.iteration_samples(iteration["id"], ("generated", "failed_expansion"))
-    pending = [s for s in samples if s["status"] == "generated" or s["reject_reason"] == BACKEND_FAILURE]
+    pending = [s for s in samples if s["status"] == "generated"
+               or (s["reject_reason"] == BACKEND_FAILURE and (retry is None or s["id"] in retry))]
     for sample in pending:
         sample.update(status="generated", reject_reason=None)
     return pending
+
+
+def backend_failures(store: Store, iteration: Iteration) -> set[int]:
+    """The ids of the iteration's samples whose expansion the backend failed on."""
+    return {s["id"] for s in store.iteration_samples(iteration["id"], ("failed_expansion",))
+            if s["reject_reason"] == BACKEND_FAILURE}
 
 
 def _stage1(backend, config, batch: list[Work], seed: int, reporter: Reporter) -> None:

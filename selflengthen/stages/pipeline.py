@@ -18,7 +18,7 @@ from selflengthen.config import BackendConfig, RunConfig, merge
 from selflengthen.errors import InputError
 from selflengthen.shapes import Iteration, Run, Store
 from selflengthen.stages.augment import run_augment
-from selflengthen.stages.expand import run_expand
+from selflengthen.stages.expand import backend_failures, run_expand
 from selflengthen.stages.filter import run_filter
 from selflengthen.stages.generate import run_generate
 from selflengthen.stages.reporter import Reporter
@@ -160,6 +160,9 @@ def run_iteration(store: Store, run: Run, iteration: Iteration, steps: list[str]
     config = iteration_config(iteration, n_instructions)
     store.update_iteration(iteration["id"], status="running", config=config.to_dict())
     backends = Backends(run, iteration, config, factory)
+    # Expansions the backend fails on in this job's fused generate are not asked again by its expand step (a
+    # prompt that failed after its retries fails again; the next iterate asks): only earlier jobs' failures are.
+    retry = backend_failures(store, iteration) if "generate" in steps and fuses(config, steps) else None
     try:
         for step in steps:
             reporter.log(f"step {step} started")
@@ -170,7 +173,7 @@ def run_iteration(store: Store, run: Run, iteration: Iteration, steps: list[str]
                 run_generate(store, run, iteration, backends.get("generator"), config, reporter, extender)
             elif step == "expand":
                 run_select(store, iteration, config, reporter)
-                run_expand(store, run, iteration, backends.get("extender"), config, reporter)
+                run_expand(store, run, iteration, backends.get("extender"), config, reporter, retry)
             else:
                 run_filter(store, run, iteration, config, reporter)
             store.mark_step_done(iteration["id"], step)
