@@ -249,3 +249,12 @@ def test_export_command_is_what_the_cli_parses():
     args = _parser().parse_args(command[3:])
     assert (args.name, args.iterations, args.format, args.out, args.output, args.overwrite, args.license,
             args.push_to_hub) == ("my run", "0,1", "dpo", "out dir", "hf", True, "mit", "me/data")
+
+
+def test_the_cli_offers_every_export_format_and_output():
+    """The CLI spells the choices out (its --help imports no exporter); they must stay the writer's."""
+    from selflengthen.cli import _parser
+
+    export = next(a for a in _parser()._subparsers._group_actions[0].choices.values() if a.prog.endswith(" export"))
+    choices = {a.dest: a.choices for a in export._actions}
+    assert tuple(choices["format"]) == FORMATS and tuple(choices["output"]) == OUTPUTS

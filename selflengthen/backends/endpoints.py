@@ -56,7 +56,7 @@ class Endpoint:
 @dataclass(frozen=True)
 class Lease:
     """A request's hold on one endpoint; `trial`: the request probes a down endpoint (one attempt); `owner`: the
-    request (any object; None: each lease is a request of its own)."""
+    request, as `acquire` was told it (a call told none is a request of its own)."""
 
     endpoint: Endpoint
     trial: bool = False

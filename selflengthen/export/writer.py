@@ -2,8 +2,9 @@
 
 Only accepted samples go out (an edit wins over the model's text), from the chosen iterations, in one of
 FORMATS, written as JSONL, Parquet or a `datasets` folder; or the iterations' preference data (`pairs`, `kto`:
-see export.pairs); or, with `final`, the run's final set (`finalize`, see export.final) in the same way. An export is built in a temporary sibling
-directory and renamed into place, so a reader never sees half of one and a failure changes nothing.
+see export.pairs); or, with `final`, the run's final set (`finalize`, see export.final) in the same way. An
+export is built in a temporary sibling directory and renamed into place, so a reader never sees half of one
+and a failure changes nothing.
 
 datasets, pyarrow and huggingface_hub are imported inside the functions that need them.
 """
