@@ -131,7 +131,7 @@ def expansion_pending(store: Store, iteration: Iteration, retry: Collection[int]
     while they are worked on)."""
     samples = store.iteration_samples(iteration["id"], ("generated", "failed_expansion"))
     pending = [s for s in samples if s["status"] == "generated"
-               or (s["reject_reason"] == BACKEND_FAILURE and (retry is None or s["id"] in retry))]
+               or (_failed_by_backend(s) and (retry is None or s["id"] in retry))]
     for sample in pending:
         sample.update(status="generated", reject_reason=None)
     return pending
@@ -139,8 +139,11 @@ def expansion_pending(store: Store, iteration: Iteration, retry: Collection[int]
 
 def backend_failures(store: Store, iteration: Iteration) -> set[int]:
     """The ids of the iteration's samples whose expansion the backend failed on."""
-    return {s["id"] for s in store.iteration_samples(iteration["id"], ("failed_expansion",))
-            if s["reject_reason"] == BACKEND_FAILURE}
+    return {s["id"] for s in store.iteration_samples(iteration["id"], ("failed_expansion",)) if _failed_by_backend(s)}
+
+
+def _failed_by_backend(sample: dict) -> bool:
+    return sample["status"] == "failed_expansion" and sample["reject_reason"] == BACKEND_FAILURE
 
 
 def _stage1(backend, config, batch: list[Work], seed: int, reporter: Reporter) -> None:
