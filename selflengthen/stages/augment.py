@@ -103,6 +103,8 @@ def _augment_batch(backend, config, run, iteration, pool, index, first_attempt, 
     # A completion-style prompt ends on a numbered label: the model writes one instruction and stops at the next.
     # A batch mixes languages, and so labels; each one's stop is harmless to text in the other language.
     params = sampling_params(config, cfg.max_new_tokens, seed)
+    if cfg.repetition_penalty is not None:
+        params = replace(params, repetition_penalty=cfg.repetition_penalty)
     labels = tuple(dict.fromkeys(stop for prompt in prompts for stop in next_number_stop(prompt)))
     outputs = generate_wave(backend, prompts, replace(params, stop=params.stop + labels), reporter)
     for row, out in zip(rows, outputs):
