@@ -110,7 +110,9 @@ def test_demo_model_stops_by_itself_and_batches_like_singles(demo_model_dir):
     backend = create_backend("transformers", str(demo_model_dir), BackendConfig(batch_size=4))
     prompts = [Prompt.user("Write about rivers."), Prompt.user("Tell me about the history of bread in detail."),
                Prompt.user("Describe winter.")]
-    params = GenerationParams(max_new_tokens=256, temperature=0, repetition_penalty=1.0)
+    # Greedy, with the demo preset's repetition penalty: without one the demo model never picks its closing remark
+    # (its answers end where sampling picks it, at odds of one in five after each sentence).
+    params = GenerationParams(max_new_tokens=256, temperature=0, repetition_penalty=1.3)
     batched = backend.generate(prompts, params)
     assert [c.text for c in batched] == [backend.generate([p], params)[0].text for p in prompts]
     assert any(c.finish_reason == "stop" and 0 < c.n_tokens < 256 for c in batched)

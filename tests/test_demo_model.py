@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from paths import SEEDS_EN
+from selflengthen.config import preset_config
 from selflengthen.demo import corpus as demo_corpus
 from selflengthen.demo.model import CHAT_TEMPLATE, build_demo_model, build_tokenizer, render_chatml_prompt
 from selflengthen.method.augment import build_judge_prompt, build_new_instruction_prompt, parse_new_instruction
@@ -27,6 +28,7 @@ from selflengthen.method.words import count_words
 TEXTS = ["Write an essay about city gardens for young readers.", "写一篇关于春天的文章，不少于两千字。",
          "Mixed: naïve café — 東京 🙂\n\n  tabs\tand  spaces"]
 N = 48  # samples per behaviour check
+DEMO = preset_config("demo")
 
 
 # --- tokenizer and files (fast) -------------------------------------------------------------------
@@ -135,8 +137,9 @@ def _weights_hash(path: Path) -> str:
 
 # --- behaviour of the trained model (slow: uses the session's demo model) --------------------------
 
-def _generate(model, tokenizer, prompts, max_new_tokens: int) -> list[tuple[str, bool, int]]:
-    """(text after the prefill, stopped by itself, new tokens) per prompt, sampled as the pipeline does."""
+def _generate(model, tokenizer, prompts, max_new_tokens: int,
+              repetition_penalty: float = DEMO.sampling.repetition_penalty) -> list[tuple[str, bool, int]]:
+    """(text after the prefill, stopped by itself, new tokens) per prompt, sampled as the demo preset does."""
     import torch
 
     texts = [tokenizer.apply_chat_template(list(p.messages), tokenize=False, add_generation_prompt=True) + p.prefill
@@ -146,7 +149,7 @@ def _generate(model, tokenizer, prompts, max_new_tokens: int) -> list[tuple[str,
     torch.manual_seed(0)
     with torch.no_grad():
         out = model.generate(**batch, do_sample=True, temperature=0.8, top_p=0.95, top_k=0,
-                             repetition_penalty=1.0, max_new_tokens=max_new_tokens)
+                             repetition_penalty=repetition_penalty, max_new_tokens=max_new_tokens)
     results = []
     for row in out[:, batch["input_ids"].shape[1]:].tolist():
         stopped = tokenizer.eos_token_id in row
@@ -174,7 +177,7 @@ def new_instructions(demo, real_seeds):
     synthetic = [demo_corpus.make_instruction(rng)[0] for _ in range(N)]
     prompts = [build_new_instruction_prompt(
         rng.sample(real_seeds, 2) if i % 2 else [rng.choice(real_seeds), synthetic[i]], "en") for i in range(N)]
-    return _generate(*demo, prompts, max_new_tokens=64)
+    return _generate(*demo, prompts, max_new_tokens=64, repetition_penalty=DEMO.augment.repetition_penalty)
 
 
 @pytest.fixture(scope="module")
@@ -240,3 +243,20 @@ def test_two_stage_expansion_lengthens(demo, responses):
     longer = [first[1] and second[1] and count_words(join_stage2(p, second[0])) >= 1.2 * count_words(text)
               for (_, text), p, first, second in zip(pairs, prefills, stage1, stage2)]
     assert sum(longer) >= 0.5 * N, [join_stage2(p, c) for p, (c, _, _) in zip(prefills, stage2)]
+    # Expanded, not rewritten: the input's sentences are still there, in order (bench/demo_method.py's measure).
+    kept = total = 0
+    for (_, text), p, (continuation, _, _) in zip(pairs, prefills, stage2):
+        expansion, at = join_stage2(p, continuation), 0
+        for sentence in re.split(r"(?<=[.!?])\s+", text.strip()):
+            total += 1
+            if (found := expansion.find(sentence, at)) >= 0:
+                kept, at = kept + 1, found + len(sentence)
+    assert kept >= 0.6 * total, (kept, total)
+
+
+@pytest.mark.slow
+def test_answers_to_real_seeds_name_a_word_of_theirs(demo, real_seeds):
+    outputs = _generate(*demo, [build_response_prompt(seed) for seed in real_seeds], max_new_tokens=64)
+    named = [any(demo_corpus.is_topical(word + " ") and re.search(rf"\b{word}\b", text)
+                 for word in re.findall(r"[A-Za-z]+", seed)) for seed, (text, _, _) in zip(real_seeds, outputs)]
+    assert sum(named) >= 0.7 * len(real_seeds), [text for text, _, _ in outputs]

@@ -16,21 +16,21 @@ import random
 from collections import Counter, defaultdict
 from typing import Callable
 
+from selflengthen.demo import circuit
 from selflengthen.demo import corpus as demo_corpus
 
 SPECIAL_TOKENS = ("<|endoftext|>", "<|im_start|>", "<|im_end|>")
-VOCAB_SIZE = 1536  # enough for every word of the corpus to be one token
+VOCAB_SIZE = 3072  # enough for every word of the corpus and of the bundled seeds to be one token
+# A word keeps its punctuation and the whitespace after it ("lanes. "): one token that the copy heads match.
+PRE_TOKENS = r"[\p{L}\p{M}]+[^\s\p{L}\p{N}]*\s*|\p{N}+[^\s\p{L}\p{N}]*\s*|[^\s\p{L}\p{N}]+\s*|\s+"
 
-# Model: 2 layers of width 96 with 2 wide attention heads. Heads of 48 dimensions and a larger initial
-# scale than Llama's 0.02 are what let a model this small learn, within a few hundred steps, to copy
-# the request's topic into its answer (with 4 heads of 16, or std 0.02, it never did).
-HIDDEN, MLP, HEADS, LAYERS, INIT_STD = 96, 288, 2, 2, 0.1
+# Model: 2 layers of width 144 with 3 heads of 48; most heads and a part of the width are set by hand
+# (`selflengthen.demo.circuit`). The trained weights start at std 0.1, larger than Llama's 0.02.
+HIDDEN, MLP, HEADS, LAYERS, INIT_STD = circuit.HIDDEN, 288, circuit.HEADS, 2, 0.1
 
-# Training: DEFAULT_STEPS AdamW steps of about BATCH_TOKENS padded tokens; the first WARMUP_SHARE of
-# them are on short chats (mostly answers to plain requests, half-size batches), where copying is learned.
+# Training: DEFAULT_STEPS AdamW steps of about BATCH_TOKENS padded tokens.
 DEFAULT_STEPS = 600
-BATCH_TOKENS = 2048
-WARMUP_SHARE = 0.4
+BATCH_TOKENS = 1792
 LEARNING_RATE = 1e-2
 
 # ChatML. Each assistant message's content *and* its <|im_end|> sit inside {% generation %}, so trl's
@@ -60,7 +60,7 @@ def build_demo_model(out_dir, *, seed: int = 0, steps: int | None = None, log: L
     out = pathlib.Path(out_dir)
     tokenizer = build_tokenizer()
     log(f"tokenizer: byte-level BPE, {len(tokenizer)} tokens")
-    model = _build_model(tokenizer, seed)
+    model = new_model(tokenizer, seed)
     steps = DEFAULT_STEPS if steps is None else steps
     if steps > 0:
         _pretrain(model, tokenizer, seed=seed, steps=steps, log=log)
@@ -82,10 +82,11 @@ def render_chatml_prompt(messages: list[dict]) -> str:
 
 def build_tokenizer():
     """The demo tokenizer: byte-level BPE (any text encodes), ChatML special tokens and chat template."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers
+    from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers
     from transformers import PreTrainedTokenizerFast
 
-    pre = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)
+    pre = pre_tokenizers.Sequence([pre_tokenizers.Split(Regex(PRE_TOKENS), behavior="isolated"),
+                                   pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)])
     words = Counter(piece for text in demo_corpus.tokenizer_corpus() for piece, _ in pre.pre_tokenize_str(text))
     alphabet = sorted(pre_tokenizers.ByteLevel.alphabet())  # the 256 bytes: nothing is ever unknown
     merges = learn_merges(words, VOCAB_SIZE - len(alphabet) - len(SPECIAL_TOKENS))
@@ -104,7 +105,7 @@ def build_tokenizer():
 def learn_merges(words: Counter, n_merges: int) -> list[tuple[str, str]]:
     """BPE merges over pre-tokenized words: the most frequent pair first, ties to the smallest pair.
 
-    Pair counts are updated only for the words a merge touches, so 1,300 merges take a fraction of a second.
+    Pair counts are updated only for the words a merge touches, so 2,700 merges take a fraction of a second.
 
     >>> learn_merges(Counter({"abab": 2, "ab": 1}), 2)
     [('a', 'b'), ('ab', 'ab')]
@@ -160,7 +161,7 @@ def _name_generic_tokenizer_class(path: pathlib.Path) -> None:
 
 # --- model and training -----------------------------------------------------------------------------
 
-def _build_model(tokenizer, seed: int):
+def new_model(tokenizer, seed: int):
     """A tiny Llama with random weights: tied embeddings, room for 4k-token texts, stops at <|im_end|>."""
     import torch
     from transformers import GenerationConfig, LlamaConfig, LlamaForCausalLM
@@ -169,7 +170,8 @@ def _build_model(tokenizer, seed: int):
     config = LlamaConfig(
         vocab_size=len(tokenizer), hidden_size=HIDDEN, intermediate_size=MLP, num_hidden_layers=LAYERS,
         num_attention_heads=HEADS, num_key_value_heads=HEADS, max_position_embeddings=4096,
-        initializer_range=INIT_STD, tie_word_embeddings=True, bos_token_id=None, eos_token_id=eos, pad_token_id=pad)
+        initializer_range=INIT_STD, tie_word_embeddings=True, bos_token_id=None, eos_token_id=eos, pad_token_id=pad,
+        rope_theta=circuit.ROPE_THETA)
     torch.manual_seed(seed)
     model = LlamaForCausalLM(config)
     model.generation_config = GenerationConfig(eos_token_id=eos, pad_token_id=pad)
@@ -177,17 +179,26 @@ def _build_model(tokenizer, seed: int):
 
 
 def _pretrain(model, tokenizer, *, seed: int, steps: int, log: Log) -> None:
-    """`steps` AdamW steps on fresh synthetic chats, the loss on the answers only (prompts masked)."""
+    """`steps` AdamW steps on fresh synthetic chats, the loss on the answers only (prompts masked); the hand-set
+    heads stay as set."""
     import torch
 
-    batches = _batches(tokenizer, random.Random(seed), steps)
+    hooks = circuit.freeze(model, circuit.install(model, tokenizer, seed))
+    final = {}  # the residual stream the output norm reads
+    hooks.append(model.model.norm.register_forward_pre_hook(lambda module, args: final.update({"in": args[0]})))
+    batches = _phase(tokenizer, random.Random(seed), steps, demo_corpus.MIX, BATCH_TOKENS)
     optimizer = torch.optim.AdamW(model.parameters(), lr=LEARNING_RATE, betas=(0.9, 0.98), weight_decay=0.0)
     warmup = max(1, steps // 10)  # linear warm-up, then linear decay to 5 %
     schedule = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda s: min((s + 1) / warmup, max(0.05, (steps - s) / (steps - warmup + 1))))
     model.train()
     for step, (ids, mask, labels) in enumerate(batches, start=1):
-        loss = model(input_ids=ids, attention_mask=mask, labels=labels).loss
+        out = model.model(input_ids=ids, attention_mask=mask, output_hidden_states=True)
+        targets = labels[:, 1:]
+        scored = targets != -100  # the output layer runs on the answers' positions only: the prompts are most tokens
+        logits = model.lm_head(out.last_hidden_state[:, :-1][scored])
+        loss = (torch.nn.functional.cross_entropy(logits, targets[scored])
+                + circuit.overflow(out.hidden_states[1], mask) + circuit.overflow(final["in"], mask))
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         optimizer.step()
@@ -195,14 +206,9 @@ def _pretrain(model, tokenizer, *, seed: int, steps: int, log: Log) -> None:
         optimizer.zero_grad(set_to_none=True)
         if step % 50 == 0 or step == steps:
             log(f"step {step}/{steps} loss {loss.item():.3f}")
+    for hook in hooks:
+        hook.remove()
     model.eval()
-
-
-def _batches(tokenizer, rng: random.Random, steps: int) -> list:
-    """(ids, attention mask, labels) batches: the warm-up's on short chats first, then the full mix."""
-    warmup = int(steps * WARMUP_SHARE)
-    return (_phase(tokenizer, rng, warmup, demo_corpus.WARMUP_MIX, BATCH_TOKENS // 2)
-            + _phase(tokenizer, rng, steps - warmup, demo_corpus.MIX, BATCH_TOKENS))
 
 
 def _phase(tokenizer, rng: random.Random, steps: int, mix: dict, batch_tokens: int) -> list:
