@@ -30,12 +30,12 @@ from selflengthen.training.data import generator_rows
 
 
 def training_rows(n: int, seed: int = 0) -> list[dict]:
-    """n prompt/completion rows of demo-corpus instructions and answers (3-6 sentences, ~100-200 tokens)."""
+    """n prompt/completion rows of demo-corpus instructions and answers (an opening, up to 8 sentences, a close)."""
     rng = random.Random(seed)
     samples = []
     for _ in range(n):
-        instruction, topic, genre = make_instruction(rng)
-        samples.append({"instruction": instruction, "final_text": make_response(rng, topic, genre)})
+        instruction, topic, _ = make_instruction(rng)
+        samples.append({"instruction": instruction, "final_text": make_response(rng, topic)})
     return generator_rows(samples)
 
 

@@ -71,10 +71,10 @@ def make_store_with_accepted_samples(path: Path, n_instructions: int = 15, model
                            [{"text": text, "language": "en"} for text, _, _ in made])
     iteration = store.latest_iteration(run["id"])
     rows = []
-    for instruction, (_, topic, genre) in zip(store.iteration_instructions(iteration["id"]), made):
+    for instruction, (_, topic, _) in zip(store.iteration_instructions(iteration["id"]), made):
         for slot in range(2):
-            initial = demo_corpus.make_response(rng, topic, genre)
-            final = demo_corpus.expand_text(rng, initial, topic)
+            initial = demo_corpus.make_response(rng, topic)
+            final = demo_corpus.expand_text(rng, initial)
             rows.append({"run_id": run["id"], "iteration_id": iteration["id"], "instruction_id": instruction["id"],
                          "slot": slot, "language": "en", "status": "kept", "initial_response": initial,
                          "initial_words": len(initial.split()), "initial_attempts": 1, "final_expansion": final,

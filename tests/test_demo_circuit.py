@@ -64,9 +64,9 @@ def test_the_topic_head_names_the_requests_first_topical_word(barely_trained):
     import torch
 
     model, tokenizer = barely_trained
-    seeds = [line for line in SEEDS_EN.read_text().splitlines() if line.strip()]
+    seeds = [json.loads(line)["instruction"] for line in SEEDS_EN.read_text().splitlines() if line.strip()]
     named = 0
-    for seed in (json.loads(line)["instruction"] for line in seeds):
+    for seed in seeds:
         text = render_chatml_prompt(list(build_response_prompt(seed).messages)) + demo_corpus.OPENING_WORD + " "
         ids = tokenizer(text, add_special_tokens=False)["input_ids"]
         topical = [i for i in ids if demo_corpus.is_topical(tokenizer.decode([i]))]

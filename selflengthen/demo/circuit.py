@@ -13,17 +13,19 @@ Layer 0
   and the instruction writer's prompts: REGION is 0 inside the user's turn and positive once the assistant's
   turn has begun; TASK is positive for the judge's prompt, negative for the instruction writer's, 0 otherwise;
 - head 2: trained.
-Layer 1 (each head also has a trained query on GATE, against a sink at the sequence's first token)
-- head 0, *induction*: finds where the current token occurred in the prompt and copies the token that followed
-  it there (query: the token's code; key: the previous token's code), into TOKEN, which the tied output
-  embedding reads;
-- head 1, *echo*: copies a sentence-ending token from exactly EXTRA_TOKENS positions back, when the trained gate
-  asks (the corpus's extra sentences end by repeating the word before them: from there the copy resumes);
-- head 2, *topic*: copies a topical token of the user's turn, when the trained gate asks.
+Layer 1 (each head writes the code of the token it attends to into TOKEN, which the tied output embedding reads;
+each has a sink at the sequence's first token and a trained query besides the set one)
+- head 0, *induction*: finds where the current token occurred in the user's turn and copies the token that
+  followed it there (query: the token's code; key: the previous token's code); its trained query can favour the
+  sink, holding the copy back;
+- head 1, *echo*: copies the sentence-ending token exactly EXTRA_TOKENS positions back, opened on the last word
+  of an extra sentence's verb phrase (the corpus's extra sentences end by repeating the word before them: from
+  there the copy resumes);
+- head 2, *topic*: copies the first topical token of the user's turn, opened on the answer's first word.
 
-Rotary embeddings turn pairs of a head's dimensions by position; with base 1e16 the first four pairs turn fast
-(the position-sensitive heads use them) and pairs STATIC and up barely turn over 4,096 positions, so matches
-there do not depend on distance.
+Rotary embeddings turn pairs of a head's dimensions by position; with base 1e16 the first pairs turn fast (the
+position-sensitive scores use them: FAST, PRIMACY_PAIR) and pairs GATE and up barely turn over 4,096 positions,
+so scores there do not depend on distance.
 """
 
 from __future__ import annotations
@@ -72,7 +74,7 @@ COPY_GAIN = 5.0  # how strongly a copied code is written into TOKEN
 
 
 def token_flags(tokenizer) -> dict[str, list[int]]:
-    """Per vocabulary id: the flags the heads read (ending, topical, role, assistant, sink)."""
+    """Per vocabulary id, the flags the heads read: a 0/1 list per name (task_sign: -1, 0 or 1)."""
     size = len(tokenizer)
     flags = {name: [0] * size
              for name in ("ending", "topical", "role", "assistant", "sink", "opening", "resume", "task_word",
@@ -210,7 +212,7 @@ def _layer1(layer, masks, prefix: str, generator) -> None:
     for row in (SINK_PAIR, HEAD_DIM + GATE, 2 * HEAD_DIM + GATE):
         q_mask[row, FREE] = 1
     # Head 0, induction: the current token's code against the previous token's code, on the static pairs.
-    match = [pair for pair in MATCH] + [pair + PAIR for pair in MATCH]
+    match = list(MATCH) + [pair + PAIR for pair in MATCH]
     projection = torch.linalg.qr(torch.randn(CODE, CODE, generator=generator))[0][:len(match)]
     for row, direction in zip(match, projection):
         q[row, TOKEN] = MATCH_GAIN * direction

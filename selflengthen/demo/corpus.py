@@ -19,10 +19,10 @@ one noun, which its answer names -- so the model learns to name a topic it finds
 >>> instruction, topic, genre = make_instruction(random.Random(0))
 >>> topic in instruction and instruction[-1] in ".?"
 True
->>> response = make_response(random.Random(1), topic, genre)
+>>> response = make_response(random.Random(1), topic)
 >>> response.startswith("Presenting " + topic) and response.endswith(CLOSERS)
 True
->>> expansion = expand_text(random.Random(2), response, topic)
+>>> expansion = expand_text(random.Random(2), response)
 >>> all(sentence in expansion for sentence in re.split(r"(?<=[.!?])\\s+", response))
 True
 """
@@ -195,7 +195,7 @@ def make_sentence(pick: _Picker, opener: str) -> str:
 CLOSE, BREAK, MOST = 0.2, 0.4, 8  # after each body sentence: closing remark next, paragraph break; body sentences
 
 
-def make_response(rng: random.Random, topic: str, genre: str = "") -> str:
+def make_response(rng: random.Random, topic: str) -> str:
     """An opening naming the topic, body sentences, then a closing remark, in paragraphs. Each choice is made
     where it shows (close now? break the paragraph here?), with fixed odds: a model that cannot count learns
     the same texts."""
@@ -214,7 +214,7 @@ def make_extra(pick: _Picker, last_word: str) -> str:
     return f"{pick(EXTRA_LEADS)} {pick(EXTRA_SUBJECTS)} {pick(EXTRA_VERBS)} {last_word}"
 
 
-def expand_text(rng: random.Random, text: str, topic: str = "", after: str = "") -> str:
+def expand_text(rng: random.Random, text: str, after: str = "") -> str:
     """The same text, word for word, with an extra sentence after each sentence but the closing remark. The extra
     ends with the last word of the sentence before it and the whitespace after that word (`after` at the end of
     the text): that token again, from where the copy resumes.
@@ -233,7 +233,8 @@ def expand_text(rng: random.Random, text: str, topic: str = "", after: str = "")
         out.append(sentence + space)
         if sentence not in CLOSERS:
             out.append(make_extra(pick, sentence.split()[-1]) + space)
-    return "".join(out)[:len("".join(out)) - len(after)] if after else "".join(out).rstrip()
+    expanded = "".join(out)
+    return expanded[:len(expanded) - len(after)] if after else expanded.rstrip()
 
 
 def make_foreign_instruction(rng: random.Random) -> tuple[str, str]:
@@ -278,10 +279,10 @@ def make_chat(rng: random.Random, mix: dict[str, float] = MIX) -> tuple[Prompt, 
         examples = [make_request(rng, foreign=0.4)[0] for _ in range(2 if paper else rng.choice((1, 2, 2, 3)))]
         prompt = build_new_instruction_prompt(examples, "en", template=paper.get("self_instruct_en"))
         return prompt, make_instruction(rng)[0]
-    instruction, topic, genre = make_request(rng)
+    instruction, topic, _ = make_request(rng)
     if task == "judge":  # every request here is a fair one (taught "No." examples never took hold)
         return build_judge_prompt(instruction, "en", template=paper.get("judge_en")), "Yes" if paper else "Yes."
-    response = make_response(rng, topic, genre)
+    response = make_response(rng, topic)
     if task == "response":
         return build_response_prompt(instruction), response
     template = paper.get("expand_en") or bundled("default")["expand_en"]
@@ -290,7 +291,7 @@ def make_chat(rng: random.Random, mix: dict[str, float] = MIX) -> tuple[Prompt, 
     prompt = build_expand_prompt(instruction, response, "en", template=template)
     # Stage 2 sees the whole answer; its prefill (the stage-1 expansion) is the start of this target.
     after = _after_text(template)
-    return prompt, expand_text(rng, response, topic, after) + after
+    return prompt, expand_text(rng, response, after) + after
 
 
 def _after_text(template: str) -> str:
@@ -383,10 +384,11 @@ def _prompt_words() -> frozenset[str]:
     return frozenset(w.lower() for text in texts for w in _WORD.findall(text))
 
 
-_GRAMMAR = _grammar_words() | _prompt_words()
+_GRAMMAR_WORDS = _grammar_words()
+_GRAMMAR = _GRAMMAR_WORDS | _prompt_words()
 _EXTRA_ENDS = frozenset(verb.split()[-1] for verb in EXTRA_VERBS)
 _COMMON = set("a an the and or is it of to for be can one that long text writer are you".split())
 _TASK_WORDS = {task: frozenset(
     w.lower() for preset in ("default", "paper")
     for w in _WORD.findall(re.sub(r"\{\w+\}|<\|\w+\|>", " ", bundled(preset)[name]))
-) - _grammar_words() - STOP_WORDS - _COMMON for task, name in (("judge", "judge_en"), ("instruct", "self_instruct_en"))}
+) - _GRAMMAR_WORDS - STOP_WORDS - _COMMON for task, name in (("judge", "judge_en"), ("instruct", "self_instruct_en"))}
